@@ -1,0 +1,44 @@
+# On a fresh machine with Python 3.11 only:
+#   make book   build the whole book, executing every chapter (output in _build/html)
+#   make test   the whole test suite: tests/ and every notebook under book/ (nbval)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip
+
+# The machines we build on have 2 cores; keep torch from oversubscribing them.
+export OMP_NUM_THREADS ?= 2
+export MKL_NUM_THREADS ?= 2
+
+.PHONY: venv book test browser-deps clean
+
+venv: $(STAMP)
+
+# torch goes first and pinned: an unpinned torch pulls a multi-GB CUDA build.
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --progress-bar off torch==2.13.0
+	$(PIP) install --progress-bar off -r requirements.txt
+	$(PIP) install --progress-bar off -e . --no-deps
+	touch $@
+
+book: venv
+	$(BIN)/jupyter-book build . -W -n --keep-going --all
+
+test: venv browser-deps
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env
+
+# Browser tests drive Debian's Chromium (`playwright install` cannot download browsers here).
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then \
+	  echo "browser-deps: /usr/bin/chromium present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o Dpkg::Use-Pty=0 chromium chromium-driver; \
+	else \
+	  echo "browser-deps: no /usr/bin/chromium and not root; browser tests will skip"; \
+	fi
+
+clean:
+	rm -rf _build

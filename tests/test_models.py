@@ -1,0 +1,177 @@
+"""Backbones: shapes, invertibility, official IRN layout, shipped weights, training."""
+import json
+import shutil
+
+import pytest
+import torch
+
+import hcd_lite
+from hcd_lite.models import IRN, BicubicSR, EncoderDecoder
+from hcd_lite.models.pretrained import SHIPPED_CONFIGS, build_model, sha256, weights_dir
+from hcd_lite.train import main as train_main, training_loss
+
+SHIPPED = sorted(p.stem for p in weights_dir().glob("*.pt"))
+
+
+def randomize(model, std=0.05, seed=0):
+    """Give every trainable parameter random values (fresh models start as identities)."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+    return model
+
+
+@pytest.mark.parametrize("name,scale", sorted(SHIPPED_CONFIGS))
+def test_shapes(name, scale):
+    model = build_model(name, scale)
+    y = torch.rand(2, 3, 32, 48)
+    x = model.down(y)
+    assert x.shape == (2, 3, 32 // scale, 48 // scale)
+    assert model.up(x).shape == y.shape
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_irn_is_invertible_before_quantisation(scale):
+    model = randomize(IRN(scale, blocks=2, width=8)).double()
+    y = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    lr, z = model.encode(y)
+    assert z.shape == (1, 3 * (scale ** 2 - 1), 32 // scale, 32 // scale)
+    assert not torch.allclose(lr, torch.nn.functional.avg_pool2d(y, scale))  # not a trivial identity
+    torch.testing.assert_close(model.decode(lr, z), y, atol=1e-10, rtol=0)
+
+
+def test_irn_low_pass_band_is_block_mean_at_init():
+    y = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(IRN(4, blocks=1, width=8).down(y),
+                               torch.nn.functional.avg_pool2d(y, 4), atol=1e-6, rtol=0)
+
+
+def test_irn_sampled_latent_is_seeded():
+    model = randomize(IRN(2, blocks=1, width=8, z_mode="sample"))
+    x = torch.rand(1, 3, 8, 8)
+    torch.testing.assert_close(model.up(x), model.up(x))
+    zero = randomize(IRN(2, blocks=1, width=8, z_mode="zero"))
+    assert not torch.allclose(model.up(x), zero.up(x))
+
+
+def official_irn_state_dict(scale, gen):
+    """A state dict laid out as the official IRN release: written from its architecture
+    description (Haar level, then 8 InvBlockExp of three 5-conv dense blocks, width 32)."""
+    state, index, channels = {}, 0, 3
+    for _ in range({2: 1, 4: 2}[scale]):
+        state[f"module.operations.{index}.haar_weights"] = None  # filled below
+        index, channels = index + 1, channels * 4
+        for _ in range(8):
+            for sub, (cin, cout) in {"F": (channels - 3, 3), "G": (3, channels - 3),
+                                     "H": (3, channels - 3)}.items():
+                for k in range(1, 6):
+                    c_in = cin + 32 * (k - 1)
+                    c_out = 32 if k < 5 else cout
+                    key = f"module.operations.{index}.{sub}.conv{k}"
+                    state[key + ".weight"] = torch.randn(c_out, c_in, 3, 3, generator=gen) * 0.02
+                    state[key + ".bias"] = torch.randn(c_out, generator=gen) * 0.02
+            index += 1
+    return state
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_from_official_loads_official_layout(tmp_path, scale):
+    gen = torch.Generator().manual_seed(1)
+    state = official_irn_state_dict(scale, gen)
+    haar = torch.ones(4, 1, 2, 2)
+    haar[1, 0, 0, 1] = haar[1, 0, 1, 1] = -1
+    haar[2, 0, 1, 0] = haar[2, 0, 1, 1] = -1
+    haar[3, 0, 1, 0] = haar[3, 0, 0, 1] = -1
+    channels = 3
+    for key in [k for k in state if k.endswith("haar_weights")]:
+        state[key] = torch.cat([haar] * channels, 0)
+        channels *= 4
+    path = tmp_path / f"IRN_x{scale}.pth"
+    torch.save(state, path)
+    model = IRN.from_official(path, scale)
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == 0  # frozen
+    loaded = model.state_dict()
+    for key, value in state.items():
+        torch.testing.assert_close(loaded[key.removeprefix("module.")], value)
+    y = torch.rand(1, 3, 32, 32)
+    assert model.up(model.down(y)).shape == y.shape
+    assert model.z_mode == "sample"
+
+
+def test_from_official_rejects_other_layouts(tmp_path):
+    path = tmp_path / "bad.pth"
+    torch.save(IRN(4, blocks=2, width=16).state_dict(), path)
+    with pytest.raises(ValueError, match="not an official IRN x4 checkpoint"):
+        IRN.from_official(path, 4)
+
+
+@pytest.mark.parametrize("stem", SHIPPED)
+def test_shipped_weights_load_with_checksum(stem):
+    name, scale = stem.rsplit("_x", 1)
+    model = hcd_lite.load_pretrained(name, int(scale))
+    assert not model.training
+    assert all(not p.requires_grad for p in model.parameters())
+    manifest = json.loads((weights_dir() / f"{stem}.json").read_text())
+    assert manifest["sha256"] == sha256(weights_dir() / f"{stem}.pt")
+    y = hcd_lite.sample_image("astronaut")[..., :64, :64]
+    sr = model.up(model.down(y))
+    assert sr.shape == y.shape and torch.isfinite(sr).all()
+
+
+def test_every_shipped_backbone_is_present():
+    assert {"irn_x2", "irn_x4", "encoder_decoder_x2", "encoder_decoder_x4",
+            "bicubic_sr_x2", "bicubic_sr_x4"} <= set(SHIPPED)
+    total = sum((weights_dir() / f"{s}.pt").stat().st_size for s in SHIPPED)
+    assert total < 20 * 2 ** 20
+
+
+def copy_weights(tmp_path, monkeypatch, stem="bicubic_sr_x2"):
+    for suffix in (".pt", ".json"):
+        shutil.copy(weights_dir() / f"{stem}{suffix}", tmp_path / f"{stem}{suffix}")
+    monkeypatch.setenv("HCD_LITE_WEIGHTS", str(tmp_path))
+    return tmp_path / f"{stem}.pt"
+
+
+def test_corrupted_weights_raise(tmp_path, monkeypatch):
+    path = copy_weights(tmp_path, monkeypatch)
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        hcd_lite.load_pretrained("bicubic_sr", 2)
+
+
+def test_missing_weights_raise(tmp_path, monkeypatch):
+    copy_weights(tmp_path, monkeypatch).unlink()
+    with pytest.raises(FileNotFoundError, match="missing"):
+        hcd_lite.load_pretrained("bicubic_sr", 2)
+    with pytest.raises(FileNotFoundError, match="python -m hcd_lite.train"):
+        hcd_lite.load_pretrained("irn", 4)
+
+
+def test_unknown_model_raises():
+    with pytest.raises(ValueError, match="choose one of"):
+        hcd_lite.load_pretrained("swinir", 4)
+    with pytest.raises(ValueError, match="scale must be 2 or 4"):
+        BicubicSR(3)
+    with pytest.raises(ValueError, match="not divisible by the scale 4"):
+        EncoderDecoder(4).down(torch.rand(1, 3, 30, 32))
+
+
+def test_short_training_lowers_loss_and_resumes(tmp_path, monkeypatch):
+    """The training command, on one 32x32 crop (so a few steps show), lowers the loss."""
+    crop = hcd_lite.sample_image("astronaut")[..., 100:132, 200:232]
+    monkeypatch.setattr("hcd_lite.train.training_images", lambda: [("crop", crop)])
+    monkeypatch.setenv("HCD_LITE_WEIGHTS", str(tmp_path / "w"))
+    args = ["--model", "bicubic_sr", "--scale", "4", "--steps", "60", "--batch", "8",
+            "--patch", "32", "--lr", "1e-3", "--work", str(tmp_path / "run"), "--threads", "1"]
+    manifest = train_main(args)
+    assert manifest["steps"] == 60 and manifest["train_images"] == ["crop"]
+    assert manifest["sha256"] == sha256(tmp_path / "w" / "bicubic_sr_x4.pt")
+    trained = hcd_lite.load_pretrained("bicubic_sr", 4)  # what training wrote loads back
+    with torch.no_grad():
+        assert training_loss(trained, crop) < 0.95 * training_loss(build_model("bicubic_sr", 4), crop)
+    again = train_main(args + ["--resume"])  # a finished run resumes to the same weights
+    assert again["sha256"] == manifest["sha256"]
