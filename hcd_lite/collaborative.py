@@ -12,7 +12,7 @@ then runs the LR stage. All functions take a batch ``y`` ``[N, 3, H, W]`` in [0,
 with ``H`` and ``W`` divisible by ``model.scale``, and treat each image on its own.
 
 ``eps`` and ``alpha`` are L2 norms of the perturbation of a WHOLE image (all channels
-and pixels, values in [0, 1] units), as in torchattacks' PGDL2 used by the paper;
+and pixels, values in [0, 1] units), as in L2 PGD attacks;
 the per-pixel change they allow therefore shrinks as the image grows (RMS per value
 ``eps / sqrt(3 H W)``). With ``norm="linf"`` they are per-value bounds instead.
 """

@@ -1,0 +1,97 @@
+"""Quality benchmark: every shipped backbone, with and without collaborative examples.
+
+    python -m hcd_lite.benchmark [--crop 256] [--scales 2 4] [--methods baseline hcd]
+
+prints PSNR-Y / SSIM-Y (8-bit LR, border cropped by the scale) per backbone, scale and
+method, averaged over the held-out images, with per-image gains and the seconds taken.
+The book's benchmark chapter calls :func:`evaluate_methods` on crops.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from tqdm.auto import tqdm
+
+from . import collaborative
+from .data import center_crop, heldout_images
+from .models import Bicubic, load_pretrained
+
+BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn")
+METHODS = {
+    "baseline": collaborative.rescale,
+    "adversarial_lr": collaborative.adversarial_lr,
+    "collaborative_hr": collaborative.collaborative_hr,
+    "collaborative_lr": collaborative.collaborative_lr,
+    "hcd": collaborative.hcd,
+}
+
+
+def backbone(name: str, scale: int):
+    """``"bicubic"`` (no weights) or a shipped backbone, frozen."""
+    return Bicubic(scale) if name == "bicubic" else load_pretrained(name, scale)
+
+
+def evaluate_methods(model, images: dict, methods=("baseline", "hcd"), progress=False,
+                     **options) -> list[dict]:
+    """One row per (method, image): ``psnr``, ``ssim``, ``seconds``; ``options`` go to the
+    optimisers (eps, alpha, steps...). Images are ``{name: [1, 3, H, W]}``."""
+    rows = []
+    for method in tqdm(methods, disable=not progress, desc=type(model).__name__):
+        fn = METHODS[method]
+        for name, y in images.items():
+            start = time.perf_counter()
+            r = fn(y, model) if method == "baseline" else fn(y, model, **options)
+            seconds = time.perf_counter() - start
+            rows.append(dict(method=method, image=name, psnr=float(r.psnr(y)[0]),
+                             ssim=float(r.ssim(y)[0]), seconds=seconds))
+    return rows
+
+
+def summarise(rows: list[dict]) -> dict:
+    """``{method: {"psnr", "ssim", "seconds", "gain", "improved"}}``: means over images;
+    ``gain`` is the mean PSNR change over the baseline, ``improved`` how many images gained."""
+    base = {r["image"]: r["psnr"] for r in rows if r["method"] == "baseline"}
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        sel = [r for r in rows if r["method"] == method]
+        gains = [r["psnr"] - base[r["image"]] for r in sel] if base else []
+        out[method] = dict(psnr=sum(r["psnr"] for r in sel) / len(sel),
+                           ssim=sum(r["ssim"] for r in sel) / len(sel),
+                           seconds=sum(r["seconds"] for r in sel) / len(sel),
+                           gain=sum(gains) / len(gains) if gains else float("nan"),
+                           improved=sum(g > 0 for g in gains), images=len(sel))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="PSNR/SSIM of every backbone on the held-out images")
+    p.add_argument("--scales", type=int, nargs="+", default=[2, 4])
+    p.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=BACKBONES)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--crop", type=int, default=0, help="central crop size (0: full images)")
+    p.add_argument("--threads", type=int, default=None)
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if "baseline" not in args.methods:
+        args.methods.insert(0, "baseline")
+    images = heldout_images()
+    if args.crop:
+        images = {k: center_crop(v, args.crop) for k, v in images.items()}
+    print(f"held-out images: {', '.join(f'{k} {tuple(v.shape[-2:])}' for k, v in images.items())}")
+    print("defaults: eps=0.3, alpha=20/255, 15 steps per stage, random start, LR stored as 8-bit")
+    print(f"{'backbone':16s} {'scale':>5s} {'method':17s} {'PSNR-Y':>7s} {'SSIM-Y':>7s} "
+          f"{'gain dB':>8s} {'improved':>8s} {'s/image':>8s}")
+    for scale in args.scales:
+        for name in args.backbones:
+            rows = evaluate_methods(backbone(name, scale), images, args.methods, progress=True)
+            for method, s in summarise(rows).items():
+                print(f"{name:16s} {scale:5d} {method:17s} {s['psnr']:7.2f} {s['ssim']:7.4f} "
+                      f"{s['gain']:+8.2f} {s['improved']:>4d}/{s['images']:<3d} "
+                      f"{s['seconds']:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

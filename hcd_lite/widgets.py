@@ -1,0 +1,90 @@
+"""Interactive figures: a static slider for the HTML book and a live one for notebooks.
+
+:func:`static_slider` renders every combination of a small parameter grid when the
+chapter runs and embeds the PNG frames in one self-contained HTML block with range
+inputs: it works in the rendered book with no kernel and no network.
+:func:`live_explorer` recomputes on demand with ipywidgets in a running notebook.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import io
+import itertools
+import json
+
+import matplotlib.pyplot as plt
+
+_SCRIPT = """
+(function () {
+  var root = document.getElementById(%(id)s);
+  var data = JSON.parse(root.querySelector("script[type='application/json']").textContent);
+  var inputs = root.querySelectorAll("input[type=range]");
+  function update() {
+    var index = 0;
+    inputs.forEach(function (input, k) {
+      var i = parseInt(input.value, 10);
+      index = index * data.sizes[k] + i;
+      root.querySelectorAll(".hcd-slider-value")[k].textContent = data.values[k][i];
+    });
+    root.querySelector("img").src = "data:image/png;base64," + data.frames[index];
+    root.querySelector(".hcd-slider-label").textContent = data.labels[index];
+  }
+  inputs.forEach(function (input) { input.addEventListener("input", update); });
+  update();
+})();
+"""
+
+
+def _png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def static_slider(render, grid: dict, initial: dict | None = None, title: str = ""):
+    """One HTML block with a range input per parameter of ``grid`` (``{name: [values]}``).
+
+    ``render(**params)`` is called for every combination and returns ``(figure, label)``:
+    a matplotlib figure (closed after saving) and the text shown under it (e.g. the PSNR).
+    ``initial`` picks the starting values. Returns an ``IPython.display.HTML`` object.
+    """
+    from IPython.display import HTML
+
+    names = list(grid)
+    frames, labels = [], []
+    for combo in itertools.product(*grid.values()):
+        fig, label = render(**dict(zip(names, combo)))
+        frames.append(_png(fig))
+        labels.append(label)
+    start = {n: grid[n].index(initial[n]) if initial and n in initial else 0 for n in names}
+    uid = "hcd-slider-" + hashlib.sha1(json.dumps([title, names, labels]).encode()).hexdigest()[:12]
+    data = dict(sizes=[len(v) for v in grid.values()], frames=frames, labels=labels,
+                values=[[str(v) for v in grid[n]] for n in names])
+    rows = "".join(
+        f'<label style="display:block">{html.escape(n)} '
+        f'<input type="range" min="0" max="{len(grid[n]) - 1}" step="1" value="{start[n]}" '
+        f'aria-label="{html.escape(n)}"> <span class="hcd-slider-value"></span></label>'
+        for n in names)
+    body = (f'<div class="hcd-slider" id="{uid}">'
+            f'<div style="font-weight:bold">{html.escape(title)}</div>{rows}'
+            f'<img alt="{html.escape(title or "slider frame")}" style="max-width:100%">'
+            f'<div class="hcd-slider-label"></div>'
+            f'<script type="application/json">{json.dumps(data)}</script>'
+            f'<script>{_SCRIPT % {"id": json.dumps(uid)}}</script></div>')
+    return HTML(body)
+
+
+def live_explorer(compute, sliders: dict):
+    """ipywidgets controls that call ``compute(**values)`` (which draws its own figure)
+    whenever a slider is released; ``sliders`` maps names to ipywidgets sliders.
+
+    Needs a running kernel: in the rendered book the controls show but cannot recompute.
+    """
+    import ipywidgets
+
+    for s in sliders.values():
+        s.continuous_update = False
+    return ipywidgets.interact(compute, **sliders)
