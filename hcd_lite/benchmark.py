@@ -19,12 +19,13 @@ from .data import center_crop, heldout_images
 from .models import Bicubic, load_pretrained
 
 BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn")
+# Every method as f(y, model, steps=15, **optimiser_options); hcd uses ``steps`` per stage.
 METHODS = {
-    "baseline": collaborative.rescale,
+    "baseline": lambda y, m, steps=0, quantize=True, **_: collaborative.rescale(y, m, quantize),
     "adversarial_lr": collaborative.adversarial_lr,
     "collaborative_hr": collaborative.collaborative_hr,
     "collaborative_lr": collaborative.collaborative_lr,
-    "hcd": collaborative.hcd,
+    "hcd": lambda y, m, steps=15, **kw: collaborative.hcd(y, m, steps, steps, **kw),
 }
 
 
@@ -36,13 +37,14 @@ def backbone(name: str, scale: int):
 def evaluate_methods(model, images: dict, methods=("baseline", "hcd"), progress=False,
                      **options) -> list[dict]:
     """One row per (method, image): ``psnr``, ``ssim``, ``seconds``; ``options`` go to the
-    optimisers (eps, alpha, steps...). Images are ``{name: [1, 3, H, W]}``."""
+    optimisers (steps, eps, alpha...; ``steps`` is per stage for hcd). Images are
+    ``{name: [1, 3, H, W]}``."""
     rows = []
     for method in tqdm(methods, disable=not progress, desc=type(model).__name__):
         fn = METHODS[method]
         for name, y in images.items():
             start = time.perf_counter()
-            r = fn(y, model) if method == "baseline" else fn(y, model, **options)
+            r = fn(y, model, **options)
             seconds = time.perf_counter() - start
             rows.append(dict(method=method, image=name, psnr=float(r.psnr(y)[0]),
                              ssim=float(r.ssim(y)[0]), seconds=seconds))

@@ -1,0 +1,38 @@
+"""The static slider embeds one frame per parameter combination, in grid order."""
+import json
+import re
+
+import matplotlib.pyplot as plt
+
+from hcd_lite.widgets import static_slider
+
+
+def render(a, b):
+    fig = plt.figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, f"{a}{b}")
+    return fig, f"a={a} b={b}"
+
+
+def slider_data(html_text):
+    payload = re.search(r"<script type=\"application/json\">(.*?)</script>", html_text).group(1)
+    return json.loads(payload)
+
+
+def test_static_slider_embeds_every_combination_in_order():
+    out = static_slider(render, {"a": [1, 2, 3], "b": ["x", "y"]}, initial={"a": 2}, title="t")
+    data = slider_data(out.data)
+    assert data["sizes"] == [3, 2]
+    assert data["labels"] == [f"a={a} b={b}" for a in (1, 2, 3) for b in "xy"]
+    assert len(set(data["frames"])) == 6  # every frame is a distinct PNG
+    assert data["values"] == [["1", "2", "3"], ["x", "y"]]
+    values = re.findall(r'type="range" min="0" max="(\d+)" step="1" value="(\d+)"', out.data)
+    assert values == [("2", "1"), ("1", "0")]  # initial a=2 is index 1
+    assert plt.get_fignums() == []  # frames were closed
+
+
+def test_static_slider_ids_are_stable_and_distinct():
+    one = static_slider(render, {"a": [1], "b": ["x"]}, title="one").data
+    assert one == static_slider(render, {"a": [1], "b": ["x"]}, title="one").data
+    two = static_slider(render, {"a": [1], "b": ["x"]}, title="two").data
+    ids = [re.search(r'id="(hcd-slider-[0-9a-f]+)"', t).group(1) for t in (one, two)]
+    assert ids[0] != ids[1]
