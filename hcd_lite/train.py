@@ -89,6 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/<name>)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     return p.parse_args(argv)
 
 
@@ -128,7 +129,7 @@ def main(argv=None) -> dict:
                         total=total, elapsed=elapsed, last_loss=last_loss, sampler=sampler.gen.get_state(),
                         torch_rng=torch.get_rng_state()), ckpt_path)
 
-    bar = tqdm(total=total, initial=step, desc=name, mininterval=5)
+    bar = tqdm(total=total, initial=step, desc=name, mininterval=5, disable=args.quiet)
     start = time.time() - elapsed
     while total is None or step < total:
         if total is None and step == 10:
@@ -180,8 +181,9 @@ def main(argv=None) -> dict:
         bicubic_psnr_y=ref, bicubic_psnr_y_mean=sum(ref.values()) / len(ref),
         sha256=sha256(weights))
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(json.dumps({k: manifest[k] for k in ("steps", "wall_seconds", "heldout_psnr_y_mean",
-                                               "bicubic_psnr_y_mean")}))
+    if not args.quiet:
+        print(json.dumps({k: manifest[k] for k in ("steps", "wall_seconds", "heldout_psnr_y_mean",
+                                                   "bicubic_psnr_y_mean")}))
     return manifest
 
 

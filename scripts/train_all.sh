@@ -1,20 +1,13 @@
 #!/usr/bin/env bash
-# Train every shipped backbone at once (how data/weights/ was made: on one GPU, see the
-# manifests). Usage: MINUTES=6.5 DEVICE=cuda scripts/train_all.sh  -> data/weights/, runs/
+# Retrain every shipped backbone with the step count, batch, patch and seed its manifest records
+# (data/weights/*.json, "replay_command"), one after the other.
+# DEVICE=cpu scripts/train_all.sh runs them on the CPU instead of the recorded device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MINUTES=${MINUTES:-10}
-DEVICE=${DEVICE:-cpu}
-EXTRA=${EXTRA:-"--batch 32 --patch 128"}
-mkdir -p runs
-pids=()
-for spec in irn:2 irn:4 encoder_decoder:2 encoder_decoder:4 bicubic_sr:2 bicubic_sr:4 irn_sampled_z:2; do
-  model=${spec%:*} scale=${spec#*:}
-  python -m hcd_lite.train --model "$model" --scale "$scale" --minutes "$MINUTES" \
-    --device "$DEVICE" $EXTRA > "runs/${model}_x${scale}.log" 2>&1 &
-  pids+=($!)
+PY=${PYTHON:-.venv/bin/python}
+for manifest in data/weights/*.json; do
+  cmd=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["replay_command"])' "$manifest")
+  [ -n "${DEVICE:-}" ] && cmd="${cmd/% --device*/ --device $DEVICE}"  # replay_command ends with --device
+  echo "+ $cmd"
+  "$PY" -m ${cmd#python -m }
 done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-tail -n 1 runs/*.log
-exit $status
