@@ -15,6 +15,12 @@ with ``H`` and ``W`` divisible by ``model.scale``, and treat each image on its o
 and pixels, values in [0, 1] units), as in L2 PGD attacks;
 the per-pixel change they allow therefore shrinks as the image grows (RMS per value
 ``eps / sqrt(3 H W)``). With ``norm="linf"`` they are per-value bounds instead.
+
+Step lengths: ``schedule="constant"`` (the paper's; the default) steps ``alpha`` every
+time; ``"geometric"`` steps ``alpha * 2 ** -(t - 1)`` at step ``t``. :data:`FAST` is a
+measured preset (``python -m hcd_lite.bench``): 2 + 4 geometric steps from zero starting at
+``alpha = eps``, without the per-step PSNR record; about 5x faster than the default
+15 + 15 for the same PSNR gain with the shipped IRN x4.
 """
 from __future__ import annotations
 
@@ -32,6 +38,12 @@ from .models.base import check_batch, check_divisible
 
 NORMS = ("l2", "linf")
 LOSSES = ("mse", "l1")
+SCHEDULES = ("constant", "geometric")
+
+#: Fast preset for :func:`hcd`: ``hcd(y, model, **FAST)``. ``alpha`` equals the default
+#: ``eps`` (the first step reaches the boundary of the ball): scale it with ``eps``.
+FAST = dict(steps_hr=2, steps_lr=4, alpha=0.3, schedule="geometric", random_start=False,
+            record_psnr=False)
 
 
 @dataclass
@@ -44,7 +56,8 @@ class CollaborativeResult:
     (``None`` where that stage did not run; ``delta_lr`` is relative to the rounded LR);
     ``history``: one dict per step ``{"stage", "step", "loss", "psnr"}`` with per-image
     lists of the loss and PSNR (dB, Y channel, crop=scale) of the iterate at which that
-    step's gradient was taken (before its update; LR not rounded).
+    step's gradient was taken (before its update; LR not rounded); the PSNRs are NaN
+    when run with ``record_psnr=False``.
     """
 
     lr: torch.Tensor
@@ -102,30 +115,43 @@ def _project(v: torch.Tensor, delta: torch.Tensor, eps: float, norm: str) -> tor
     return (v + delta).clamp(0, 1) - v
 
 
+def step_length(alpha: float, schedule: str, t: int) -> float:
+    """Length of step ``t`` (from 1): ``alpha`` (constant) or ``alpha / 2 ** (t - 1)``."""
+    return alpha if schedule == "constant" else alpha * 0.5 ** (t - 1)
+
+
 def _pgd(v, forward, y, *, stage, steps, eps, alpha, norm, direction, random_start, seed,
-         loss, scale, history, bar) -> torch.Tensor:
+         loss, scale, history, bar, schedule="constant", record_psnr=True,
+         grad_fn=None) -> torch.Tensor:
     """Optimise ``delta`` on ``v`` for ``steps`` steps of ``loss(forward(v + delta), y)``.
 
     ``direction`` +1 descends (collaborative), -1 ascends (adversarial). Returns the
-    detached ``delta``; appends one record per step to ``history``.
+    detached ``delta``; appends one record per step to ``history``. ``grad_fn(v, delta)
+    -> (per-image loss, gradient, sr or None)`` replaces the one autograd pass over the
+    whole image (:mod:`hcd_lite.tiling` computes it tile by tile).
     """
     delta = torch.zeros_like(v)
     if random_start and steps > 0:
         delta = _project(v, _random_start(v, eps, norm, seed), eps, norm)
     for t in range(1, int(steps) + 1):
-        delta.requires_grad_(True)
-        sr = forward(v + delta)
-        diff = sr - y
-        per_image = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).mean(dim=1)
-        (grad,) = torch.autograd.grad(per_image.sum(), delta)
+        if grad_fn is None:
+            delta.requires_grad_(True)
+            sr = forward(v + delta)
+            diff = sr - y
+            per_image = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).mean(dim=1)
+            (grad,) = torch.autograd.grad(per_image.sum(), delta)
+        else:
+            per_image, grad, sr = grad_fn(v, delta.detach())
         with torch.no_grad():
             if norm == "l2":
                 grad = grad / (_per_image_norm(grad) + 1e-12)
             else:
                 grad = grad.sign()
-            delta = _project(v, delta - direction * alpha * grad, eps, norm)
+            delta = _project(v, delta - direction * step_length(alpha, schedule, t) * grad,
+                             eps, norm)
         history.append({"stage": stage, "step": t, "loss": per_image.tolist(),
-                        "psnr": _psnr(sr, y, crop=scale).tolist()})
+                        "psnr": _psnr(sr, y, crop=scale).tolist()
+                        if record_psnr and sr is not None else [float("nan")] * v.shape[0]})
         if bar is not None:
             bar.update(1)
     return delta.detach()
@@ -145,7 +171,7 @@ def _frozen(model):
             p.requires_grad_(flag)
 
 
-def _validate(y, model, steps, eps, alpha, norm, loss):
+def _validate(y, model, steps, eps, alpha, norm, loss, schedule="constant"):
     if not all(hasattr(model, a) for a in ("scale", "down", "up")):
         raise TypeError(f"model must have .scale, .down(y) and .up(x) (see "
                         f"hcd_lite.RescalingModel), got {type(model).__name__}")
@@ -164,12 +190,16 @@ def _validate(y, model, steps, eps, alpha, norm, loss):
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
 def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
-         random_start=True, loss="mse", quantize=True, seed=0, progress=None):
-    """Run the HR stage and/or the LR stage (``stages``: ``{"hr": steps, "lr": steps}``)."""
-    _validate(y, model, stages, eps, alpha, norm, loss)
+         random_start=True, loss="mse", quantize=True, seed=0, progress=None,
+         schedule="constant", record_psnr=True, grad_fns=None):
+    """Run the HR stage and/or the LR stage (``stages``: ``{"hr": steps, "lr": steps}``);
+    ``grad_fns``: optional ``{"hr": grad_fn, "lr": grad_fn}`` for :func:`_pgd`."""
+    _validate(y, model, stages, eps, alpha, norm, loss, schedule)
     store = round_to_8bit if quantize else (lambda x: x.clamp(0, 1))
     total = sum(stages.values())
     if progress is None:
@@ -179,7 +209,8 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
         from tqdm.auto import tqdm
         bar = tqdm(total=total, desc="collaborative" if direction > 0 else "adversarial")
     opts = dict(eps=eps, alpha=alpha, norm=norm, direction=direction, random_start=random_start,
-                seed=seed, loss=loss, scale=model.scale, bar=bar)
+                seed=seed, loss=loss, scale=model.scale, bar=bar, schedule=schedule,
+                record_psnr=record_psnr)
     history, delta_hr, delta_lr = [], None, None
     try:
         with torch.enable_grad(), _frozen(model):
@@ -187,13 +218,14 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
             hr = y
             if "hr" in stages:
                 delta_hr = _pgd(y, lambda v: model.up(model.down(v)), y, stage="hr",
-                                steps=stages["hr"], history=history, **opts)
+                                steps=stages["hr"], history=history,
+                                grad_fn=(grad_fns or {}).get("hr"), **opts)
                 hr = (y + delta_hr).clamp(0, 1)
             with torch.no_grad():
                 lr = store(model.down(hr))
             if "lr" in stages:
                 delta_lr = _pgd(lr, model.up, y, stage="lr", steps=stages["lr"],
-                                history=history, **opts)
+                                history=history, grad_fn=(grad_fns or {}).get("lr"), **opts)
                 lr = store(lr + delta_lr)
             with torch.no_grad():
                 sr = model.up(lr)
@@ -206,7 +238,8 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
 
 def collaborative_lr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",
                      random_start=True, loss="mse", quantize=True, seed=0,
-                     progress=None) -> CollaborativeResult:
+                     progress=None, schedule="constant",
+                     record_psnr=True) -> CollaborativeResult:
     """Collaborative LR example, Eq. (1): descend ``loss(up(x + delta_x), y)``.
 
     ``x = down(y)``, rounded to 8 bits first when ``quantize`` (the stored LR is what the
@@ -217,29 +250,33 @@ def collaborative_lr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",
     generator seeded with ``seed`` (a batch gives the same result as its images one by
     one). ``loss``: ``"mse"`` or ``"l1"`` (mean per image). ``quantize``: round the final
     LR to 8 bits before ``sr = up(lr)``. ``progress``: tqdm bar (``None``: only for jobs
-    with ``steps * N * H * W > 15 * 512 * 512``). The same arguments apply to every
-    entry point of this module.
+    with ``steps * N * H * W > 15 * 512 * 512``). ``schedule``: ``"constant"`` step
+    length ``alpha`` or ``"geometric"`` (``alpha``, ``alpha/2``, ...; see :data:`FAST`).
+    ``record_psnr=False`` skips the per-step PSNR of ``history`` (NaN there; it costs
+    up to half the time of a cheap model such as Bicubic). The same arguments apply to
+    every entry point of this module.
     """
     return _run(y, model, {"lr": steps}, eps=eps, alpha=alpha, direction=1, norm=norm,
                 random_start=random_start, loss=loss, quantize=quantize, seed=seed,
-                progress=progress)
+                progress=progress, schedule=schedule, record_psnr=record_psnr)
 
 
 def collaborative_hr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",
                      random_start=True, loss="mse", quantize=True, seed=0,
-                     progress=None) -> CollaborativeResult:
+                     progress=None, schedule="constant",
+                     record_psnr=True) -> CollaborativeResult:
     """Collaborative HR example, Eq. (2): descend ``loss(up(down(y + delta_y)), y)``.
 
     The stored LR is ``down(y + delta_y)``; arguments as in :func:`collaborative_lr`.
     """
     return _run(y, model, {"hr": steps}, eps=eps, alpha=alpha, direction=1, norm=norm,
                 random_start=random_start, loss=loss, quantize=quantize, seed=seed,
-                progress=progress)
+                progress=progress, schedule=schedule, record_psnr=record_psnr)
 
 
 def hcd(y, model, steps_hr=15, steps_lr=15, eps=0.3, alpha=20 / 255, *, norm="l2",
         random_start=True, loss="mse", quantize=True, seed=0,
-        progress=None) -> CollaborativeResult:
+        progress=None, schedule="constant", record_psnr=True) -> CollaborativeResult:
     """Hierarchical Collaborative Downscaling (Algorithm 1).
 
     The HR stage for ``steps_hr`` steps, then ``x = down(y + delta_y)`` (rounded when
@@ -249,25 +286,28 @@ def hcd(y, model, steps_hr=15, steps_lr=15, eps=0.3, alpha=20 / 255, *, norm="l2
     """
     return _run(y, model, {"hr": steps_hr, "lr": steps_lr}, eps=eps, alpha=alpha,
                 direction=1, norm=norm, random_start=random_start, loss=loss,
-                quantize=quantize, seed=seed, progress=progress)
+                quantize=quantize, seed=seed, progress=progress, schedule=schedule,
+                record_psnr=record_psnr)
 
 
 def adversarial_lr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",
                    random_start=True, loss="mse", quantize=True, seed=0,
-                   progress=None) -> CollaborativeResult:
+                   progress=None, schedule="constant",
+                   record_psnr=True) -> CollaborativeResult:
     """Adversarial LR example: :func:`collaborative_lr` with gradient ASCENT."""
     return _run(y, model, {"lr": steps}, eps=eps, alpha=alpha, direction=-1, norm=norm,
                 random_start=random_start, loss=loss, quantize=quantize, seed=seed,
-                progress=progress)
+                progress=progress, schedule=schedule, record_psnr=record_psnr)
 
 
 def adversarial_hr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",
                    random_start=True, loss="mse", quantize=True, seed=0,
-                   progress=None) -> CollaborativeResult:
+                   progress=None, schedule="constant",
+                   record_psnr=True) -> CollaborativeResult:
     """Adversarial HR example: :func:`collaborative_hr` with gradient ASCENT."""
     return _run(y, model, {"hr": steps}, eps=eps, alpha=alpha, direction=-1, norm=norm,
                 random_start=random_start, loss=loss, quantize=quantize, seed=seed,
-                progress=progress)
+                progress=progress, schedule=schedule, record_psnr=record_psnr)
 
 
 def rescale(y, model, quantize=True) -> CollaborativeResult:
