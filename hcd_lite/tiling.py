@@ -1,7 +1,7 @@
 """Collaborative downscaling of large images in overlapping tiles.
 
 HCD back-propagates through the downscaler and the upscaler, so its memory grows with the
-image area (IRN-lite x4 on CPU: about 1.9 GiB above torch's own for a 512x512 image, some
+image area (IRN-lite x4 on CPU: a peak RSS of 2.4 GiB for a 512x512 image, an estimated
 20 GiB for a 2040x1356 DIV2K image). :func:`tiled` bounds it by the tile size. Two modes:
 
 ``mode="global"`` (default): the optimisation stays the whole-image one and only the
@@ -16,7 +16,12 @@ whole-image gradient, exact up to the networks' receptive field beyond ``overlap
 (zero for Bicubic). The normalised step and the projection onto the eps-ball stay global
 (:func:`hcd_lite.collaborative._pgd` with a tiled ``grad_fn``), so **eps and alpha keep
 their whole-image meaning: there is no per-tile budget** and no seam (one perturbation,
-no blending needed). Same steps, same history, same random start as untiled.
+no blending needed). Same steps, same history, same random start as untiled. Measured
+(``python -m hcd_lite.bench --sections tiling``, IRN-lite x4, 512x512, 15 + 15 steps):
+256-pixel tiles give the untiled PSNR to 0.0001 dB with a peak RSS of 0.73 GiB instead
+of 2.42 GiB, for twice the CPU time (9 windows of 236x236 cover 1.9x the image area);
+a 2040x1356 image in 512-pixel tiles (20 windows of 404x472, 1.4x the area) peaks at
+2.0 GiB (``--sections div2k``; the peak does not depend on the number of steps).
 
 ``mode="independent"``: every ``tile`` x ``tile`` tile (overlapping by at least
 ``overlap``, :func:`tile_boxes`) runs its own optimisation, the tiles' ``delta_hr`` are
