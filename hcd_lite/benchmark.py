@@ -18,7 +18,7 @@ from . import collaborative
 from .data import center_crop, heldout_images
 from .models import Bicubic, load_pretrained
 
-BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn")
+BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn", "hcflow")
 # Every method as f(y, model, steps=15, **optimiser_options); hcd uses ``steps`` per stage.
 METHODS = {
     "baseline": lambda y, m, steps=0, quantize=True, **_: collaborative.rescale(y, m, quantize),

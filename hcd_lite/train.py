@@ -10,7 +10,9 @@ recorded ``--steps`` repeats the same schedule. Checkpoints go to ``--work`` eve
 
 Losses (every model): L1 between the reconstruction of the 8-bit-rounded LR and the HR
 patch, plus the MSE between the LR and the bicubic LR (keeps the LR a viewable image);
-IRN adds ``(s^2 - 1)/s^2 * mean(z^2)`` so the discarded latent carries little.
+IRN adds ``(s^2 - 1)/s^2 * mean(z^2)`` so the discarded latent carries little; HCFlow adds
+the same penalty on the difference between each latent and its prediction from the coarser
+images, and decodes with the predictions.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from .metrics import psnr
 from .models import Bicubic
 from .models.base import quantize_8bit
 from .models.bicubic import bicubic_down
+from .models.hcflow import HCFlow
 from .models.irn import IRN
 from .models.pretrained import MODELS, build_model, sha256, weights_dir
 
@@ -41,15 +44,18 @@ HOLD = 50  # steps at the initial learning rate (steps 10-50 time the --minutes 
 def training_loss(model, y: torch.Tensor) -> torch.Tensor:
     """The joint rescaling loss of one HR batch ``y`` [N, 3, P, P]."""
     s = model.scale
-    if isinstance(model, IRN):
-        lr, z = model.encode(y)
-        z_up = torch.randn_like(z) if model.z_mode == "sample" else None
-        sr = model.decode(quantize_8bit(lr), z_up)
-        latent = (s * s - 1) / (s * s) * z.pow(2).mean()
+    latent = 0.0
+    if isinstance(model, (IRN, HCFlow)):
+        lr, z = model.encode(y)  # HCFlow: per-level residuals of the predicted latents
+        if isinstance(model, IRN) and model.z_mode == "sample":
+            sr = model.decode(quantize_8bit(lr), torch.randn_like(z))
+        else:
+            sr = model.decode(quantize_8bit(lr))
+        flat = torch.cat([t.flatten() for t in (z if isinstance(z, list) else [z])])
+        latent = (s * s - 1) / (s * s) * flat.pow(2).mean()
     else:
         lr = model._down(y)
         sr = model._up(quantize_8bit(lr))
-        latent = 0.0
     return F.l1_loss(sr, y) + F.mse_loss(lr, bicubic_down(y, s)) + latent
 
 
@@ -119,8 +125,8 @@ def main(argv=None) -> dict:
         ck = torch.load(ckpt_path, map_location=args.device, weights_only=False)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sampler.gen.set_state(ck["sampler"])
-        torch.set_rng_state(ck["torch_rng"])
+        sampler.gen.set_state(ck["sampler"].cpu())  # RNG states stay on the CPU
+        torch.set_rng_state(ck["torch_rng"].cpu())
         step, total, elapsed = ck["step"], ck["total"], ck["elapsed"]
         last_loss = ck["last_loss"]
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 import hcd_lite
-from hcd_lite.models import IRN, BicubicSR, EncoderDecoder
+from hcd_lite.models import IRN, BicubicSR, EncoderDecoder, HCFlow
+from hcd_lite.models.hcflow import InvConv1x1
 from hcd_lite.models.pretrained import SHIPPED_CONFIGS, build_model, sha256, weights_dir
 from hcd_lite.train import main as train_main, training_loss
 
@@ -54,6 +55,40 @@ def test_irn_sampled_latent_is_seeded():
     torch.testing.assert_close(model.up(x), model.up(x))
     zero = randomize(IRN(2, blocks=1, width=8, z_mode="zero"))
     assert not torch.allclose(model.up(x), zero.up(x))
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_hcflow_is_invertible_given_its_residuals(scale):
+    model = randomize(HCFlow(scale, steps=2, width=8, cond_width=8, cond_blocks=1)).double()
+    with torch.no_grad():  # keep the 1x1 mixing well conditioned, as training does
+        for mix in (m for m in model.modules() if isinstance(m, InvConv1x1)):
+            mix.weight += torch.eye(mix.weight.shape[0], dtype=torch.float64)
+    y = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    lr, residuals = model.encode(y)
+    assert lr.shape == (1, 3, 32 // scale, 32 // scale)
+    # one latent per level: 9 channels at x2; 6 (at 16x16) then 21 (at 8x8) at x4
+    expected = [(9, 16)] if scale == 2 else [(6, 16), (21, 8)]
+    assert [(r.shape[1], r.shape[-1]) for r in residuals] == expected
+    torch.testing.assert_close(model.decode(lr, residuals), y, atol=1e-10, rtol=0)
+    # without residuals it decodes from the predicted latents: close to, but not exactly, y
+    assert not torch.allclose(model.decode(lr), y, atol=1e-6)
+
+
+def test_hcflow_upscaling_uses_the_latent_predicted_from_the_lr():
+    model = randomize(HCFlow(2, steps=1, width=8, cond_width=8, cond_blocks=1)).double()
+    x = torch.rand(1, 3, 8, 8, dtype=torch.float64)
+    _, mean = model.predictors[0](x)
+    assert mean.abs().max() > 0
+    assert not torch.allclose(model.up(x), model.decode(x, [-mean]))  # [-mean]: latent 0, as IRN
+    noisy = model.decode(x, temperature=0.5)
+    torch.testing.assert_close(noisy, model.decode(x, temperature=0.5))  # seeded
+    assert not torch.allclose(noisy, model.up(x))
+
+
+def test_hcflow_low_pass_band_is_block_mean_at_init():
+    y = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(HCFlow(4).down(y), torch.nn.functional.avg_pool2d(y, 4),
+                               atol=1e-6, rtol=0)
 
 
 def official_irn_state_dict(scale, gen):
@@ -121,7 +156,7 @@ def test_shipped_weights_load_with_checksum(stem):
 
 
 def test_every_shipped_backbone_is_present():
-    assert {"irn_x2", "irn_x4", "encoder_decoder_x2", "encoder_decoder_x4",
+    assert {"irn_x2", "irn_x4", "hcflow_x2", "hcflow_x4", "encoder_decoder_x2", "encoder_decoder_x4",
             "bicubic_sr_x2", "bicubic_sr_x4"} <= set(SHIPPED)
     total = sum((weights_dir() / f"{s}.pt").stat().st_size for s in SHIPPED)
     assert total < 20 * 2 ** 20
@@ -158,6 +193,19 @@ def test_unknown_model_raises():
         BicubicSR(3)
     with pytest.raises(ValueError, match="not divisible by the scale 4"):
         EncoderDecoder(4).down(torch.rand(1, 3, 30, 32))
+
+
+@pytest.mark.parametrize("name", ["irn", "hcflow"])
+def test_short_flow_training_lowers_loss(tmp_path, monkeypatch, name):
+    crop = hcd_lite.sample_image("astronaut")[..., 100:132, 200:232]
+    monkeypatch.setattr("hcd_lite.train.training_images", lambda: [("crop", crop)])
+    monkeypatch.setattr("hcd_lite.train.heldout_images", lambda: {"crop": crop})
+    monkeypatch.setenv("HCD_LITE_WEIGHTS", str(tmp_path / "w"))
+    train_main(["--model", name, "--scale", "2", "--steps", "60", "--batch", "8", "--patch", "32",
+                "--lr", "1e-3", "--work", str(tmp_path / "run"), "--threads", "1", "--quiet"])
+    trained = hcd_lite.load_pretrained(name, 2)
+    with torch.no_grad():
+        assert training_loss(trained, crop) < 0.95 * training_loss(build_model(name, 2), crop)
 
 
 def test_short_training_lowers_loss_and_resumes(tmp_path, monkeypatch):

@@ -2,8 +2,9 @@
 from .base import RescalingModel, crop_to_multiple
 from .bicubic import Bicubic
 from .convnets import BicubicSR, EncoderDecoder
+from .hcflow import HCFlow
 from .irn import IRN
 from .pretrained import load_pretrained
 
-__all__ = ["RescalingModel", "Bicubic", "IRN", "EncoderDecoder", "BicubicSR",
+__all__ = ["RescalingModel", "Bicubic", "IRN", "HCFlow", "EncoderDecoder", "BicubicSR",
            "load_pretrained", "crop_to_multiple"]

@@ -15,10 +15,11 @@ import torch
 
 from .base import RescalingModel
 from .convnets import BicubicSR, EncoderDecoder
+from .hcflow import HCFlow
 from .irn import IRN
 
 MODELS = {"irn": IRN, "irn_sampled_z": IRN, "encoder_decoder": EncoderDecoder,
-          "bicubic_sr": BicubicSR}
+          "bicubic_sr": BicubicSR, "hcflow": HCFlow}
 
 # The compact configurations we train and ship (chosen to run HCD on a laptop CPU).
 SHIPPED_CONFIGS = {
@@ -30,6 +31,9 @@ SHIPPED_CONFIGS = {
     ("encoder_decoder", 4): dict(width=48, blocks=4),
     ("bicubic_sr", 2): dict(width=48, blocks=6),
     ("bicubic_sr", 4): dict(width=48, blocks=6),
+    # Sized to about IRN-lite's parameter count at each scale (186k / 580k).
+    ("hcflow", 2): dict(steps=2, width=16, cond_width=32, cond_blocks=3),
+    ("hcflow", 4): dict(steps=3, width=16, cond_width=32, cond_blocks=3),
 }
 
 
@@ -66,7 +70,7 @@ def load_manifest(name: str, scale: int) -> dict:
 def load_pretrained(name: str, scale: int) -> RescalingModel:
     """A shipped backbone, frozen and in eval mode, after checking its sha256.
 
-    ``name`` is ``"irn"``, ``"encoder_decoder"`` or ``"bicubic_sr"`` (scale 2 or 4), or
+    ``name`` is ``"irn"``, ``"hcflow"``, ``"encoder_decoder"`` or ``"bicubic_sr"`` (scale 2 or 4), or
     ``"irn_sampled_z"`` (scale 2 only: IRN trained with a random latent, for comparison).
     """
     if name not in MODELS:
