@@ -13,6 +13,7 @@ import html
 import io
 import itertools
 import json
+import numbers
 
 import matplotlib.pyplot as plt
 
@@ -44,12 +45,23 @@ def _png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def static_slider(render, grid: dict, initial: dict | None = None, title: str = ""):
+def _format_value(value, fmt: str | None) -> str:
+    """Text shown beside a slider: ``fmt`` for floats (``None``: ``str``), ``str`` otherwise."""
+    if fmt is not None and isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        return fmt.format(value)
+    return str(value)
+
+
+def static_slider(render, grid: dict, initial: dict | None = None, title: str = "",
+                  fmt: str | None = "{:.3g}"):
     """One HTML block with a range input per parameter of ``grid`` (``{name: [values]}``).
 
     ``render(**params)`` is called for every combination and returns ``(figure, label)``:
     a matplotlib figure (closed after saving) and the text shown under it (e.g. the PSNR).
-    ``initial`` picks the starting values. Returns an ``IPython.display.HTML`` object.
+    ``initial`` picks the starting values. ``fmt`` formats the float values shown beside the
+    sliders (``20 / 255`` shows as ``0.0784``); ints and other values show as ``str(value)``,
+    and ``fmt=None`` shows every value as ``str(value)``. Returns an ``IPython.display.HTML``
+    object.
     """
     from IPython.display import HTML
 
@@ -62,7 +74,7 @@ def static_slider(render, grid: dict, initial: dict | None = None, title: str = 
     start = {n: grid[n].index(initial[n]) if initial and n in initial else 0 for n in names}
     uid = "hcd-slider-" + hashlib.sha1(json.dumps([title, names, labels]).encode()).hexdigest()[:12]
     data = dict(sizes=[len(v) for v in grid.values()], frames=frames, labels=labels,
-                values=[[str(v) for v in grid[n]] for n in names])
+                values=[[_format_value(v, fmt) for v in grid[n]] for n in names])
     rows = "".join(
         f'<label style="display:block">{html.escape(n)} '
         f'<input type="range" min="0" max="{len(grid[n]) - 1}" step="1" value="{start[n]}" '

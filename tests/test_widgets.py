@@ -36,3 +36,12 @@ def test_static_slider_ids_are_stable_and_distinct():
     two = static_slider(render, {"a": [1], "b": ["x"]}, title="two").data
     ids = [re.search(r'id="(hcd-slider-[0-9a-f]+)"', t).group(1) for t in (one, two)]
     assert ids[0] != ids[1]
+
+
+def test_static_slider_formats_float_values():
+    out = static_slider(render, {"a": [20 / 255, 0.3, 1.0], "b": [15, "x"]})
+    assert slider_data(out.data)["values"] == [["0.0784", "0.3", "1"], ["15", "x"]]
+    out = static_slider(render, {"a": [20 / 255], "b": [1000]}, fmt="{:.2f}")
+    assert slider_data(out.data)["values"] == [["0.08"], ["1000"]]  # ints are never formatted
+    out = static_slider(render, {"a": [20 / 255], "b": ["x"]}, fmt=None)
+    assert slider_data(out.data)["values"] == [[str(20 / 255)], ["x"]]

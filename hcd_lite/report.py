@@ -1,0 +1,90 @@
+"""Helpers the chapters share to put computed results into the text of the book.
+
+:func:`glue_all` stores values for a page's ``{glue:text}`` and ``{glue:md}`` roles,
+:func:`markdown_table` and :func:`html_table` render computed tables, and
+:data:`PAPER_TABLE1` holds the figures the chapters quote from the HCD paper's Table 1.
+IPython and myst-nb are imported only when a helper needs them.
+"""
+from __future__ import annotations
+
+import html
+
+__all__ = ["PAPER_TABLE1", "glue_all", "glue_value", "html_table", "markdown_table"]
+
+# Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
+# channel; None: the paper gives no SSIM. These are the paper's numbers, not computed here.
+PAPER_TABLE1 = {
+    "Bicubic & Bicubic": {"Set5": (28.42, 0.8104), "DIV2K": (26.66, 0.8521)},
+    "Bicubic & EDSR": {"Set5": (32.62, 0.8984), "DIV2K": (29.38, 0.9032)},
+    "TAD & TAU": {"Set5": (31.81, None), "DIV2K": (31.16, None)},
+    "CAR & EDSR": {"Set5": (33.88, 0.9174), "DIV2K": (32.82, 0.8837)},
+    "IRN": {"Set5": (36.19, 0.9451), "DIV2K": (35.07, 0.9318)},
+    "IRN+HCD (N=15)": {"Set5": (36.63, 0.9488), "DIV2K": (35.20, 0.9324)},
+    "HCFlow": {"Set5": (36.29, 0.9468), "DIV2K": (35.32, 0.9346)},
+    "HCFlow+HCD (N=15)": {"Set5": (36.99, 0.9506), "DIV2K": (35.36, 0.9352)},
+}
+
+
+class GluedText:
+    """A string that pastes as Markdown with ``{glue:md}`` and as plain text with ``{glue:text}``."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:  # text/plain; myst-nb strips the quotes again
+        return repr(self.text)
+
+
+def glue_value(value):
+    """What :func:`glue_all` stores for ``value``.
+
+    Strings become :class:`GluedText`; NumPy scalars and other 0-d arrays or tensors become
+    Python numbers (the repr ``np.float64(1.5)`` cannot be formatted by ``{glue:text}`` and
+    breaks a ``-W`` build); anything else (numbers, ``Markdown`` objects) is kept as it is.
+    """
+    if isinstance(value, str):
+        return GluedText(value)
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def glue_all(**values):
+    """Glue every ``name=value`` into the page (myst-nb ``glue``, nothing is displayed)."""
+    from myst_nb import glue
+
+    for name, value in values.items():
+        glue(name, glue_value(value), display=False)
+
+
+def markdown_table(header, rows, caption: str | None = None):
+    """Header and rows of cells (any objects, shown with ``str``) -> an IPython ``Markdown`` table.
+
+    ``caption``, if given, is a paragraph placed above the table. ``|`` in a cell is escaped.
+    """
+    from IPython.display import Markdown
+
+    def line(cells):
+        return "| " + " | ".join(str(c).replace("|", r"\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + " --- |" * len(header)] + [line(row) for row in rows]
+    text = "\n".join(lines)
+    return Markdown(text if caption is None else f"{caption}\n\n{text}")
+
+
+def html_table(header, rows):
+    """Header and rows of cells -> an IPython ``HTML`` table, rendered alike in Jupyter and the book.
+
+    Cells are shown with ``str`` and HTML-escaped (``&``, ``<``, ``>``).
+    """
+    from IPython.display import HTML
+
+    def cells(tag, values):
+        return "".join(f"<{tag}>{html.escape(str(v), quote=False)}</{tag}>" for v in values)
+
+    body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
+    return HTML('<table class="table" style="font-size: 0.85em">'
+                f"<thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>")
