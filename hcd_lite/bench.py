@@ -276,7 +276,9 @@ def section_speed(args):
         per = " ".join(f"{g:+.3f}" for g in s["gain"].values())
         print(f"{v:30s} {cpu:9.2f} {wall:10.2f} {b_cpu / cpu:11.2f}x {b_wall / wall:5.2f}x "
               f"{gain:+9.4f} {gain - b_gain:+9.4f}   {per}", flush=True)
-    print("(2-thread CPU seconds add up both threads: compare its wall time on an idle machine)")
+    if any(SPEED_VARIANTS[v][2] for v in variants):
+        print("(2-thread CPU seconds add up both threads: compare its wall time on an idle "
+              "machine)")
 
 
 def section_tiling(args):
@@ -345,6 +347,7 @@ def main(argv=None):
         args.backbones, args.scales, args.images = ["bicubic"], [4], ["crop64"]
         args.speed_model, args.crop, args.repeats = "bicubic", 64, 1
         args.tile_image, args.tiles = 128, [64]
+        args.overlap = min(args.overlap, 16)  # global mode needs overlap < tile / 2
         args.sections = [s for s in args.sections if s != "div2k"]
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average "
           f"{' '.join(f'{v:.1f}' for v in os.getloadavg())}, torch threads {args.threads}")

@@ -293,6 +293,18 @@ def _outputs(files: list[Path], out_dir: Path) -> tuple[dict, dict]:
     return outs, clashes
 
 
+def _new_row(f: Path, out: Path) -> dict:
+    """The report row of input ``f`` written to ``out`` (status ``ok`` until it fails)."""
+    return dict(input=f.name, output=out.name, status="ok", error=None, warnings=[])
+
+
+def _check_clash(f: Path, out: Path, clashes: dict):
+    """ValueError if ``f``'s output name is also that of an earlier input (:func:`_outputs`)."""
+    if f in clashes:
+        raise ValueError(f"its output {out.name} is also the output of {clashes[f].name}; "
+                         "rename one of them")
+
+
 def _report_paths(out_dir: Path, stem: str, shard: tuple[int, int]) -> tuple[Path, Path]:
     k, n = shard
     suffix = f"_shard{k}of{n}" if n > 1 else ""
@@ -357,12 +369,9 @@ def cmd_encode(args) -> int:
         for f in bar:
             bar.set_postfix_str(f.name, refresh=False)
             out = outs[f]
-            row = dict(input=f.name, output=out.name, status="ok", error=None, warnings=[])
-            start = time.perf_counter()
+            row, start = _new_row(f, out), time.perf_counter()
             try:
-                if f in clashes:
-                    raise ValueError(f"its output {out.name} is also the output of "
-                                     f"{clashes[f].name}; rename one of them")
+                _check_clash(f, out, clashes)
                 if out.exists() and not args.overwrite:
                     old = previous.get(f.name, {})
                     row.update({k: v for k, v in old.items() if k not in row or k == "warnings"})
@@ -449,12 +458,9 @@ def cmd_decode(args) -> int:
     try:
         for f in bar:
             out = outs[f]
-            row = dict(input=f.name, output=out.name, status="ok", error=None, warnings=[])
-            start = time.perf_counter()
+            row, start = _new_row(f, out), time.perf_counter()
             try:
-                if f in clashes:
-                    raise ValueError(f"its output {out.name} is also the output of "
-                                     f"{clashes[f].name}; rename one of them")
+                _check_clash(f, out, clashes)
                 if out.exists() and not args.overwrite:
                     row["status"] = "skipped"
                     rows.append(row)

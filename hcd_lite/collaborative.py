@@ -159,6 +159,20 @@ def _pgd(v, forward, y, *, stage, steps, eps, alpha, norm, direction, random_sta
 
 
 @contextlib.contextmanager
+def _progress_bar(enabled, total, desc):
+    """A tqdm bar of ``total`` steps when ``enabled`` (else ``None``), closed on exit."""
+    if not enabled:
+        yield None
+        return
+    from tqdm.auto import tqdm
+    bar = tqdm(total=total, desc=desc)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+@contextlib.contextmanager
 def _frozen(model):
     """Disable ``requires_grad`` on the model's parameters, restoring the flags afterwards."""
     params = list(model.parameters()) if isinstance(model, nn.Module) else []
@@ -205,34 +219,27 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
     total = sum(stages.values())
     if progress is None:
         progress = total * y.numel() / 3 > 15 * 512 * 512
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=total, desc="collaborative" if direction > 0 else "adversarial")
-    opts = dict(eps=eps, alpha=alpha, norm=norm, direction=direction, random_start=random_start,
-                seed=seed, loss=loss, scale=model.scale, bar=bar, schedule=schedule,
-                record_psnr=record_psnr)
     history, delta_hr, delta_lr = [], None, None
-    try:
-        with torch.enable_grad(), _frozen(model):
-            y = y.detach()
-            hr = y
-            if "hr" in stages:
-                delta_hr = _pgd(y, lambda v: model.up(model.down(v)), y, stage="hr",
-                                steps=stages["hr"], history=history,
-                                grad_fn=(grad_fns or {}).get("hr"), **opts)
-                hr = (y + delta_hr).clamp(0, 1)
-            with torch.no_grad():
-                lr = store(model.down(hr))
-            if "lr" in stages:
-                delta_lr = _pgd(lr, model.up, y, stage="lr", steps=stages["lr"],
-                                history=history, grad_fn=(grad_fns or {}).get("lr"), **opts)
-                lr = store(lr + delta_lr)
-            with torch.no_grad():
-                sr = model.up(lr)
-    finally:
-        if bar is not None:
-            bar.close()
+    desc = "collaborative" if direction > 0 else "adversarial"
+    with _progress_bar(progress, total, desc) as bar, torch.enable_grad(), _frozen(model):
+        opts = dict(eps=eps, alpha=alpha, norm=norm, direction=direction,
+                    random_start=random_start, seed=seed, loss=loss, scale=model.scale, bar=bar,
+                    schedule=schedule, record_psnr=record_psnr)
+        y = y.detach()
+        hr = y
+        if "hr" in stages:
+            delta_hr = _pgd(y, lambda v: model.up(model.down(v)), y, stage="hr",
+                            steps=stages["hr"], history=history,
+                            grad_fn=(grad_fns or {}).get("hr"), **opts)
+            hr = (y + delta_hr).clamp(0, 1)
+        with torch.no_grad():
+            lr = store(model.down(hr))
+        if "lr" in stages:
+            delta_lr = _pgd(lr, model.up, y, stage="lr", steps=stages["lr"],
+                            history=history, grad_fn=(grad_fns or {}).get("lr"), **opts)
+            lr = store(lr + delta_lr)
+        with torch.no_grad():
+            sr = model.up(lr)
     return CollaborativeResult(lr=lr.detach(), sr=sr.detach(), delta_hr=delta_hr,
                                delta_lr=delta_lr, scale=model.scale, history=history)
 

@@ -18,8 +18,8 @@ whole-image gradient, exact up to the networks' receptive field beyond ``overlap
 their whole-image meaning: there is no per-tile budget** and no seam (one perturbation,
 no blending needed). Same steps, same history, same random start as untiled. Measured
 (``python -m hcd_lite.bench --sections tiling``, IRN-lite x4, 512x512, 15 + 15 steps):
-256-pixel tiles give the untiled PSNR to 0.0001 dB with a peak RSS of 0.73 GiB instead
-of 2.42 GiB, for twice the CPU time (9 windows of 236x236 cover 1.9x the image area);
+256-pixel tiles give the untiled PSNR to 0.0001 dB with a peak RSS of 0.74 GiB instead
+of 2.40 GiB, for 1.8x the CPU time (9 windows of 236x236 cover 1.9x the image area);
 a 2040x1356 image in 512-pixel tiles (20 windows of 404x472, 1.4x the area) peaks at
 2.0 GiB (``--sections div2k``; the peak does not depend on the number of steps).
 
@@ -35,8 +35,9 @@ blending is a convex combination per pixel, so the blended squared norm is at mo
 whole-image ball if longer, so ``||delta|| <= eps`` per stage. With ``norm="linf"`` the
 bound is per value and every tile keeps ``eps``. Fixed per-tile budgets cannot move the
 budget to the textured regions the way the whole-image optimisation does: measured with
-IRN-lite x4 on a 512x512 image in 256-pixel tiles, it loses about 0.08 dB of the gain
-(``python -m hcd_lite.bench --sections tiling``), which is why it is not the default.
+IRN-lite x4 on a 512x512 image in 256-pixel tiles, it loses about 0.09 dB of the gain
+(``python -m hcd_lite.bench --sections tiling``; ``benchmarks/RESULTS.md``), which is why
+it is not the default.
 
 In both modes ``tile`` and ``overlap`` are HR pixels and multiples of the scale; the
 whole-image ``down``/``up`` without autograd (for the stored LR and the SR) are cheap;
@@ -50,7 +51,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import collaborative
-from .collaborative import CollaborativeResult, _frozen, _pgd, _validate
+from .collaborative import CollaborativeResult, _frozen, _pgd, _progress_bar, _validate
 from .images import round_to_8bit
 
 METHODS = ("baseline", "lr", "hr", "hcd")
@@ -328,36 +329,29 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
     opts = dict(eps=eps_tile, alpha=alpha_tile, norm=norm, direction=1,
                 random_start=random_start, seed=seed, loss=loss, scale=scale,
                 schedule=schedule, record_psnr=False)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=len(boxes) * len(stages), desc="tiles")
     y = y.detach()
     delta_hr = delta_lr = None
-    try:
-        with torch.enable_grad(), _frozen(model):
-            hr = y
-            if "hr" in stages:
-                weights = blend_weights(boxes, height, width)
-                delta_hr = _stage(y, y, model, lambda v: model.up(model.down(v)), boxes,
-                                  boxes, weights, stage="hr", steps=stages["hr"],
-                                  batch=batch, bar=bar, **opts)
-                delta_hr = _project_whole(delta_hr, eps, norm)
-                hr = (y + delta_hr).clamp(0, 1)
-            with torch.no_grad():
-                lr = store(model.down(hr))
-            if "lr" in stages:
-                lr_boxes = _scaled(boxes, scale)
-                weights = blend_weights(lr_boxes, height // scale, width // scale)
-                delta_lr = _stage(lr, y, model, model.up, lr_boxes, boxes, weights,
-                                  stage="lr", steps=stages["lr"], batch=batch, bar=bar, **opts)
-                delta_lr = _project_whole(delta_lr, eps, norm)
-                lr = store(lr + delta_lr)
-            with torch.no_grad():
-                sr = model.up(lr)
-    finally:
-        if bar is not None:
-            bar.close()
+    with _progress_bar(progress, len(boxes) * len(stages), "tiles") as bar, \
+            torch.enable_grad(), _frozen(model):
+        hr = y
+        if "hr" in stages:
+            weights = blend_weights(boxes, height, width)
+            delta_hr = _stage(y, y, model, lambda v: model.up(model.down(v)), boxes,
+                              boxes, weights, stage="hr", steps=stages["hr"],
+                              batch=batch, bar=bar, **opts)
+            delta_hr = _project_whole(delta_hr, eps, norm)
+            hr = (y + delta_hr).clamp(0, 1)
+        with torch.no_grad():
+            lr = store(model.down(hr))
+        if "lr" in stages:
+            lr_boxes = _scaled(boxes, scale)
+            weights = blend_weights(lr_boxes, height // scale, width // scale)
+            delta_lr = _stage(lr, y, model, model.up, lr_boxes, boxes, weights,
+                              stage="lr", steps=stages["lr"], batch=batch, bar=bar, **opts)
+            delta_lr = _project_whole(delta_lr, eps, norm)
+            lr = store(lr + delta_lr)
+        with torch.no_grad():
+            sr = model.up(lr)
     return TiledResult(lr=lr.detach(), sr=sr.detach(), delta_hr=delta_hr, delta_lr=delta_lr,
                        scale=scale, history=[], mode="independent", tiles=boxes,
                        eps_tile=eps_tile, alpha_tile=alpha_tile, tile_fraction=frac)

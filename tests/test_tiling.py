@@ -166,6 +166,18 @@ def test_batched_tiles_equal_one_by_one(y128, mode):
     assert torch.allclose(a.sr, b.sr, atol=1e-5) and torch.allclose(a.lr, b.lr, atol=1 / 255)
 
 
+@pytest.mark.parametrize("mode", ["global", "independent"])
+def test_progress_bar_changes_nothing_and_is_closed(y128, mode, capsys):
+    model = Bicubic(4)
+    a = tiled("hcd", y128, model, tile=64, overlap=16, steps_hr=2, steps_lr=2, mode=mode,
+              progress=False)
+    b = tiled("hcd", y128, model, tile=64, overlap=16, steps_hr=2, steps_lr=2, mode=mode,
+              progress=True)
+    assert torch.equal(a.lr, b.lr) and torch.equal(a.sr, b.sr)
+    err = capsys.readouterr().err
+    assert ("tiles" if mode == "independent" else "collaborative") in err and "100%" in err
+
+
 @pytest.mark.parametrize("kw, msg", [
     (dict(tile=30), "multiple of the scale"), (dict(overlap=6), "multiple of the scale"),
     (dict(tile=32, overlap=16), "overlap < tile / 2"),
