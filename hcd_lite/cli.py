@@ -58,12 +58,12 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, collaborative, tiling
+from .benchmark import BACKBONES, backbone
 from .images import load_image, to_numpy_uint8
 from .metrics import psnr, ssim
 from .models.base import crop_to_multiple
 
 SUPPORTED = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm")
-BACKBONES = ("bicubic", "irn", "encoder_decoder", "bicubic_sr")
 METHODS = ("baseline", "lr", "hr", "hcd")
 REPORT = "hcd_lite_report"
 PNG_KEY = "hcd_lite"  # PNG tEXt keyword holding the encoder's JSON metadata
@@ -253,8 +253,6 @@ def _metric(fn, sr, y, size, scale):
 
 
 def load_model(name: str, scale: int, device: str):
-    from .benchmark import backbone
-
     try:
         model = backbone(name, scale)
     except (FileNotFoundError, ValueError) as err:

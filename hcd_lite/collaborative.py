@@ -20,8 +20,9 @@ Step lengths: ``schedule="constant"`` (the paper's; the default) steps ``alpha``
 time; ``"geometric"`` steps ``alpha * 2 ** -(t - 1)`` at step ``t``. :data:`FAST` is a
 measured preset (``python -m hcd_lite.bench --sections speed``): 2 + 4 geometric steps from
 zero starting at ``alpha = eps``, without the per-step PSNR record; with the shipped
-IRN x4 on the held-out 256x256 crops it is 5x faster than the default 15 + 15 (3.9 vs
-20.3 CPU seconds per image) for the same mean PSNR gain (+0.474 vs +0.471 dB).
+IRN x4 on the held-out 256x256 crops it is 5x faster than the default 15 + 15 (3.64 vs
+18.39 CPU seconds per image, one thread) for the same mean PSNR gain (+0.563 dB); see
+``benchmarks/RESULTS.md``.
 """
 from __future__ import annotations
 
