@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-ACCEPTED = ("a path to a PNG/JPEG/TIFF file, a PIL image, a numpy array (HxW, HxWx1, HxWx3 "
-            "or HxWx4; uint8, uint16 or float in [0, 1]) or a float tensor [3, H, W] / "
+ACCEPTED = ("a path to an image file (PNG, JPEG, TIFF, BMP, WebP, PPM...), a PIL image, "
+            "a numpy array (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16 or float in [0, 1]) or a float tensor [3, H, W] / "
             "[1, 3, H, W] in [0, 1]")
 
 # scikit-image sample photographs that ship inside the wheel (no download needed).
@@ -56,8 +56,8 @@ def _open(path: Path) -> Image.Image:
             im.load()
             return ImageOps.exif_transpose(im)
     except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"cannot read {path} as an image ({err}); expected a PNG, JPEG "
-                         "or TIFF file") from err
+        raise ValueError(f"cannot read {path} as an image ({err}); expected a PNG, JPEG, "
+                         "TIFF, BMP, WebP or PPM/PGM file") from err
 
 
 def _from_pil(im: Image.Image) -> torch.Tensor:
