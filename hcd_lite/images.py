@@ -14,8 +14,8 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 ACCEPTED = ("a path to an image file (PNG, JPEG, TIFF, BMP, WebP, PPM...), a PIL image, "
-            "a numpy array (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16 or float in [0, 1]) or a float tensor [3, H, W] / "
-            "[1, 3, H, W] in [0, 1]")
+            "a numpy array (HxW, HxWx1, HxWx3 or HxWx4; uint8, uint16 or float in [0, 1]) "
+            "or a float tensor [3, H, W] / [1, 3, H, W] in [0, 1]")
 
 # scikit-image sample photographs that ship inside the wheel (no download needed).
 SAMPLE_IMAGES = ("astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee",
