@@ -224,22 +224,10 @@ def method_options(args) -> dict:
 def apply_method(method: str, y: torch.Tensor, model, tile: int | None, overlap: int,
                  batch: int = 1, mode: str = "global", progress=False, **opts):
     """Run ``method`` on ``y`` untiled (``tile=None``) or in tiles; returns the result.
-    ``progress=None``: a per-step bar for big jobs only (the library's rule)."""
-    if tile is not None:
-        return tiling.tiled(method, y, model, tile=tile, overlap=overlap, batch=batch,
-                            mode=mode, progress=progress, record_psnr=False, **opts)
-    shared = {k: opts[k] for k in ("eps", "alpha", "norm", "seed", "random_start", "schedule")}
-    shared["record_psnr"] = False  # the per-step history is not used here
-    if method == "baseline":
-        return collaborative.rescale(y, model)
-    if method == "lr":
-        return collaborative.collaborative_lr(y, model, opts["steps_lr"], progress=progress,
-                                              **shared)
-    if method == "hr":
-        return collaborative.collaborative_hr(y, model, opts["steps_hr"], progress=progress,
-                                              **shared)
-    return collaborative.hcd(y, model, opts["steps_hr"], opts["steps_lr"], progress=progress,
-                             **shared)
+    ``progress=None``: a per-step bar for big jobs only (the library's rule); the per-step
+    history is not used here, so it is not recorded."""
+    return tiling.tiled(method, y, model, tile=tile, overlap=overlap, batch=batch, mode=mode,
+                        progress=progress, record_psnr=False, **opts)
 
 
 def _metric(fn, sr, y, size, scale):

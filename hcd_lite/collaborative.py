@@ -117,6 +117,11 @@ def _project(v: torch.Tensor, delta: torch.Tensor, eps: float, norm: str) -> tor
     return (v + delta).clamp(0, 1) - v
 
 
+def pointwise_loss(diff: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-value loss of ``diff = sr - y``: ``|diff|`` (``"l1"``) or ``diff ** 2`` (``"mse"``)."""
+    return diff.abs() if loss == "l1" else diff ** 2
+
+
 def step_length(alpha: float, schedule: str, t: int) -> float:
     """Length of step ``t`` (from 1): ``alpha`` (constant) or ``alpha / 2 ** (t - 1)``."""
     return alpha if schedule == "constant" else alpha * 0.5 ** (t - 1)
@@ -140,7 +145,7 @@ def _pgd(v, forward, y, *, stage, steps, eps, alpha, norm, direction, random_sta
             delta.requires_grad_(True)
             sr = forward(v + delta)
             diff = sr - y
-            per_image = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).mean(dim=1)
+            per_image = pointwise_loss(diff, loss).flatten(1).mean(dim=1)
             (grad,) = torch.autograd.grad(per_image.sum(), delta)
         else:
             per_image, grad, sr = grad_fn(v, delta.detach())

@@ -166,7 +166,7 @@ def _tiled_grad(forward, y, cores, windows, k, loss, batch, record):
                 o = out[m * n:(m + 1) * n, :, (ct - wt) * k:(ct - wt + ch) * k,
                         (cl - wl) * k:(cl - wl + cw) * k]
                 diff = o - y[..., ct * k:(ct + ch) * k, cl * k:(cl + cw) * k]
-                part = (diff.abs() if loss == "l1" else diff ** 2).flatten(1).sum(1) / numel
+                part = collaborative.pointwise_loss(diff, loss).flatten(1).sum(1) / numel
                 total = total + part.sum()
                 per_image += part.detach()
                 if record:
@@ -248,7 +248,7 @@ def _stage(v, y, model, forward, boxes_v, boxes_y, weights, *, stage, steps, bat
     return delta
 
 
-def tiled(method, y: torch.Tensor, model, *, tile: int = AUTO_TILE,
+def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
           overlap: int = DEFAULT_OVERLAP, mode: str = "global", batch: int = 1,
           steps: int | None = None, steps_hr: int = 15, steps_lr: int = 15, eps: float = 0.3,
           alpha: float = 20 / 255, norm: str = "l2", random_start: bool = True,
@@ -259,7 +259,8 @@ def tiled(method, y: torch.Tensor, model, *, tile: int = AUTO_TILE,
 
     ``method``: ``"baseline"``, ``"lr"``, ``"hr"`` or ``"hcd"`` (or the functions
     :func:`~hcd_lite.rescale`, :func:`~hcd_lite.collaborative_lr`,
-    :func:`~hcd_lite.collaborative_hr`, :func:`~hcd_lite.hcd`). ``tile`` and ``overlap``
+    :func:`~hcd_lite.collaborative_hr`, :func:`~hcd_lite.hcd`). ``tile=None``: no tiling,
+    the whole image in one pass (exactly those functions). ``tile`` and ``overlap``
     (HR pixels, multiples of ``model.scale``): the window size and the context on each
     side of a core (``"global"``, ``overlap < tile / 2``) or the tile size and the least
     overlap of neighbours (``"independent"``, ``overlap < tile``). ``batch`` windows go
@@ -280,6 +281,8 @@ def tiled(method, y: torch.Tensor, model, *, tile: int = AUTO_TILE,
               "hr": {"hr": steps_hr if steps is None else steps},
               "hcd": {"hr": steps_hr, "lr": steps_lr}}[method]
     _validate(y, model, stages, eps, alpha, norm, loss, schedule)
+    if tile is None:  # untiled: one window covering the whole image
+        tile, overlap, mode = max(y.shape[-2:]), 0, "global"
     for name, value in (("tile", tile), ("overlap", overlap)):
         if isinstance(value, bool) or not isinstance(value, int) or value % scale:
             raise ValueError(f"{name} must be an int multiple of the scale {scale}, "
@@ -301,9 +304,7 @@ def tiled(method, y: torch.Tensor, model, *, tile: int = AUTO_TILE,
     cores, windows = global_boxes(height, width, tile, overlap, scale)
     grad_fns = None
     if len(cores) > 1:  # one window: the untiled computation itself
-        lr_cores = [(t // scale, s // scale, h // scale, w // scale) for t, s, h, w in cores]
-        lr_windows = [(t // scale, s // scale, h // scale, w // scale)
-                      for t, s, h, w in windows]
+        lr_cores, lr_windows = _scaled(cores, scale), _scaled(windows, scale)
         grad_fns = {"hr": _tiled_grad(lambda v: model.up(model.down(v)), y.detach(), cores,
                                       windows, 1, loss, batch, record_psnr),
                     "lr": _tiled_grad(model.up, y.detach(), lr_cores, lr_windows, scale, loss,

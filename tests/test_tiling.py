@@ -67,6 +67,8 @@ def test_one_tile_equals_untiled(method, fn, mode):
     assert torch.equal(r.lr, ref.lr) and torch.equal(r.sr, ref.sr)
     kw = dict(steps_hr=4, steps_lr=4) if method == "hcd" else dict(steps=4)
     assert torch.equal(tiled(fn, y, model, tile=48, overlap=8, mode=mode, **kw).sr, r.sr)
+    untiled = tiled(fn, y, model, tile=None, mode=mode, **kw)  # tile=None: no tiling
+    assert untiled.tiles == [(0, 0, 48, 40)] and torch.equal(untiled.sr, ref.sr)
 
 
 def test_global_boxes_partition_the_image():
