@@ -6,7 +6,10 @@ Either ``--steps N`` or ``--minutes M`` (the step count that fits M minutes is m
 on the first iterations, then fixed and recorded). The learning rate is held for the
 first ``HOLD`` steps, then follows a cosine decay to zero, so re-running with the
 recorded ``--steps`` repeats the same schedule. Checkpoints go to ``--work`` every
-``--checkpoint-every`` steps; ``--resume`` continues from the last one.
+``--checkpoint-every`` steps; ``--resume`` continues from the last one. ``--init W.pt``
+continues training finished weights with a fresh schedule (e.g. a GPU run refined on a CPU):
+the manifest then lists every stage, totals their steps and wall time, and its
+``replay_command`` chains the stages' commands.
 
 Losses (every model): L1 between the reconstruction of the 8-bit-rounded LR and the HR
 patch, plus the MSE between the LR and the bicubic LR (keeps the LR a viewable image);
@@ -76,6 +79,25 @@ def evaluate(model, device: str = "cpu") -> dict[str, float]:
     return out
 
 
+def earlier_stages(init: Path, model: str, scale: int) -> tuple[dict, list[dict]]:
+    """Config and training stages recorded in the manifest beside the ``--init`` weights."""
+    manifest_path = init.with_suffix(".json")
+    if not init.exists() or not manifest_path.exists():
+        raise SystemExit(f"--init needs the weights {init} and their manifest {manifest_path}")
+    parent = json.loads(manifest_path.read_text())
+    if (parent["model"], parent["scale"]) != (model, scale):
+        raise SystemExit(f"--init {init} holds {parent['model']} x{parent['scale']}, "
+                         f"not {model} x{scale}")
+    if sha256(init) != parent["sha256"]:
+        raise SystemExit(f"--init {init} does not match the sha256 in {manifest_path}")
+    stages = parent.get("stages") or [{k: parent[k] for k in STAGE_KEYS}]
+    return parent["config"], stages
+
+
+STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "seed", "device",
+              "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, choices=sorted(MODELS))
@@ -95,6 +117,8 @@ def parse_args(argv=None):
     p.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/<name>)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (with their manifest beside them) on a new schedule")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     return p.parse_args(argv)
 
@@ -113,7 +137,12 @@ def main(argv=None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     ckpt_path = work / "checkpoint.pt"
 
-    model = build_model(args.model, args.scale).to(args.device)
+    config, stages = {}, []
+    if args.init:
+        config, stages = earlier_stages(args.init, args.model, args.scale)
+    model = build_model(args.model, args.scale, **config).to(args.device)
+    if args.init and not args.resume:
+        model.load_state_dict(torch.load(args.init, map_location=args.device, weights_only=True))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=args.lr)
     data = training_images()
@@ -170,22 +199,31 @@ def main(argv=None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = out_dir / f"{name}.pt"
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, weights)
-    manifest = dict(
-        model=args.model, scale=args.scale, config=model.config,
-        parameters=sum(p.numel() for p in params),
+    init = f" --init data/weights/{args.model}_x{args.scale}.pt" if args.init else ""
+    stage = dict(
         command="python -m hcd_lite.train " + " ".join(
             shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        replay_command=(f"python -m hcd_lite.train --model {args.model} --scale {args.scale} "
+        replay_command=(f"python -m hcd_lite.train --model {args.model} --scale {args.scale}{init} "
                         f"--steps {total} --batch {args.batch} --patch {args.patch} "
                         f"--lr {args.lr} --seed {args.seed} --device {args.device}"),
         steps=total, batch=args.batch, patch=args.patch, lr=args.lr, seed=args.seed,
-        train_images=[n for n, _ in data], heldout_images=list(val),
-        wall_seconds=round(elapsed, 1), device=str(args.device),
+        device=str(args.device),
         device_name=(torch.cuda.get_device_name() if "cuda" in str(args.device) else "cpu"),
-        torch_version=torch.__version__, final_loss=last_loss,
-        heldout_psnr_y=val, heldout_psnr_y_mean=sum(val.values()) / len(val),
-        bicubic_psnr_y=ref, bicubic_psnr_y_mean=sum(ref.values()) / len(ref),
-        sha256=sha256(weights))
+        torch_version=torch.__version__, wall_seconds=round(elapsed, 1),
+        heldout_psnr_y_mean=sum(val.values()) / len(val))
+    stages.append(stage)
+    manifest = {
+        "model": args.model, "scale": args.scale, "config": model.config,
+        "parameters": sum(p.numel() for p in params),
+        **stage,  # this stage's settings; steps, wall time, devices and replay cover all stages
+        "steps": sum(st["steps"] for st in stages),
+        "wall_seconds": round(sum(st["wall_seconds"] for st in stages), 1),
+        "device_name": " + ".join(dict.fromkeys(st["device_name"] for st in stages)),
+        "replay_command": " && ".join(st["replay_command"] for st in stages),
+        "stages": stages,
+        "train_images": [n for n, _ in data], "heldout_images": list(val), "final_loss": last_loss,
+        "heldout_psnr_y": val, "bicubic_psnr_y": ref,
+        "bicubic_psnr_y_mean": sum(ref.values()) / len(ref), "sha256": sha256(weights)}
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=2) + "\n")
     if not args.quiet:
         print(json.dumps({k: manifest[k] for k in ("steps", "wall_seconds", "heldout_psnr_y_mean",

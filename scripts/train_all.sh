@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Retrain every shipped backbone with the step count, batch, patch and seed its manifest records
-# (data/weights/*.json, "replay_command"), one after the other.
+# (data/weights/*.json: the "replay_command" of each training stage, in order), one after the other.
 # DEVICE=cpu scripts/train_all.sh runs them on the CPU instead of the recorded device.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
+STAGES='import json, sys
+m = json.load(open(sys.argv[1]))
+for stage in m.get("stages") or [m]:
+    print(stage["replay_command"])'
 for manifest in data/weights/*.json; do
-  cmd=$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["replay_command"])' "$manifest")
-  [ -n "${DEVICE:-}" ] && cmd="${cmd/% --device*/ --device $DEVICE}"  # replay_command ends with --device
-  echo "+ $cmd"
-  "$PY" -m ${cmd#python -m }
+  "$PY" -c "$STAGES" "$manifest" | while read -r cmd; do
+    [ -n "${DEVICE:-}" ] && cmd="${cmd/% --device*/ --device $DEVICE}"  # each stage ends with --device
+    echo "+ $cmd"
+    "$PY" -m ${cmd#python -m } </dev/null
+  done
 done

@@ -223,3 +223,31 @@ def test_short_training_lowers_loss_and_resumes(tmp_path, monkeypatch):
         assert training_loss(trained, crop) < 0.95 * training_loss(build_model("bicubic_sr", 4), crop)
     again = train_main(args + ["--resume"])  # a finished run resumes to the same weights
     assert again["sha256"] == manifest["sha256"]
+
+
+def test_init_continues_finished_weights_as_a_new_stage(tmp_path, monkeypatch):
+    """``--init`` starts from finished weights; the manifest chains both stages."""
+    crop = hcd_lite.sample_image("astronaut")[..., 100:132, 200:232]
+    monkeypatch.setattr("hcd_lite.train.training_images", lambda: [("crop", crop)])
+    monkeypatch.setattr("hcd_lite.train.heldout_images", lambda: {"crop": crop})
+    monkeypatch.setenv("HCD_LITE_WEIGHTS", str(tmp_path / "w"))
+    common = ["--model", "bicubic_sr", "--scale", "4", "--batch", "8", "--patch", "32",
+              "--threads", "1", "--quiet"]
+    first = train_main(common + ["--steps", "60", "--lr", "1e-3", "--work", str(tmp_path / "a")])
+    weights = tmp_path / "w" / "bicubic_sr_x4.pt"
+    with torch.no_grad():
+        loss_first = training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop)
+    second = train_main(common + ["--steps", "30", "--lr", "3e-4", "--seed", "1",
+                                  "--init", str(weights), "--work", str(tmp_path / "b")])
+    with torch.no_grad():
+        assert training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop) < loss_first
+    assert [st["steps"] for st in second["stages"]] == [60, 30] and second["steps"] == 90
+    assert second["replay_command"].startswith(first["replay_command"] + " && ")
+    assert "--init data/weights/bicubic_sr_x4.pt" in second["stages"][1]["replay_command"]
+    assert second["lr"] == 3e-4 and second["heldout_psnr_y_mean"] > first["heldout_psnr_y_mean"]
+    weights.write_bytes(weights.read_bytes()[:-1])  # a damaged start is refused
+    with pytest.raises(SystemExit, match="sha256"):
+        train_main(common + ["--steps", "5", "--init", str(weights), "--work", str(tmp_path / "c")])
+    with pytest.raises(SystemExit, match="not irn x4"):
+        train_main(["--model", "irn", "--scale", "4", "--steps", "5", "--init", str(weights),
+                    "--work", str(tmp_path / "d")])
