@@ -1,7 +1,8 @@
 """Helpers the chapters share to put computed results into the text of the book.
 
 :func:`glue_all` stores values for a page's ``{glue:text}`` and ``{glue:md}`` roles,
-:func:`markdown_table` and :func:`html_table` render computed tables, and
+:func:`markdown_table` and :func:`html_table` render computed tables, :func:`device_words`
+names a training device in a sentence, and
 :data:`PAPER_TABLE1` holds the figures the chapters quote from the HCD paper's Table 1.
 IPython and myst-nb are imported only when a helper needs them.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["PAPER_TABLE1", "glue_all", "glue_value", "html_table", "markdown_table"]
+__all__ = ["PAPER_TABLE1", "device_words", "glue_all", "glue_value", "html_table", "markdown_table"]
 
 # Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
 # channel; None: the paper gives no SSIM. These are the paper's numbers, not computed here.
@@ -36,6 +37,11 @@ class GluedText:
 
     def __repr__(self) -> str:  # text/plain; myst-nb strips the quotes again
         return repr(self.text)
+
+
+def device_words(device_name: str) -> str:
+    """A manifest's ``device_name`` for a sentence: ``"a CPU"`` or ``"one <GPU name>"``."""
+    return "a CPU" if device_name == "cpu" else f"one {device_name}"
 
 
 def glue_value(value):

@@ -39,7 +39,7 @@ from .models.base import quantize_8bit
 from .models.bicubic import bicubic_down
 from .models.hcflow import HCFlow
 from .models.irn import IRN
-from .models.pretrained import MODELS, build_model, sha256, weights_dir
+from .models.pretrained import MODELS, build_model, sha256, training_stages, weights_dir
 
 HOLD = 50  # steps at the initial learning rate (steps 10-50 time the --minutes budget)
 
@@ -90,7 +90,7 @@ def earlier_stages(init: Path, model: str, scale: int) -> tuple[dict, list[dict]
                          f"not {model} x{scale}")
     if sha256(init) != parent["sha256"]:
         raise SystemExit(f"--init {init} does not match the sha256 in {manifest_path}")
-    stages = parent.get("stages") or [{k: parent[k] for k in STAGE_KEYS}]
+    stages = [{k: st[k] for k in STAGE_KEYS} for st in training_stages(parent)]
     return parent["config"], stages
 
 

@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 STAGES='import json, sys
-m = json.load(open(sys.argv[1]))
-for stage in m.get("stages") or [m]:
+from hcd_lite.models.pretrained import training_stages
+for stage in training_stages(json.load(open(sys.argv[1]))):
     print(stage["replay_command"])'
 for manifest in data/weights/*.json; do
   "$PY" -c "$STAGES" "$manifest" | while read -r cmd; do

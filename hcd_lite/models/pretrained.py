@@ -67,6 +67,11 @@ def load_manifest(name: str, scale: int) -> dict:
     return json.loads(path.read_text())
 
 
+def training_stages(manifest: dict) -> list[dict]:
+    """The training runs behind a manifest, first to last (more than one after ``--init``)."""
+    return manifest.get("stages") or [manifest]
+
+
 def load_pretrained(name: str, scale: int) -> RescalingModel:
     """A shipped backbone, frozen and in eval mode, after checking its sha256.
 
