@@ -39,7 +39,8 @@ from .models.base import quantize_8bit
 from .models.bicubic import bicubic_down
 from .models.hcflow import HCFlow
 from .models.irn import IRN
-from .models.pretrained import MODELS, build_model, sha256, training_stages, weights_dir
+from .models.pretrained import (MODELS, build_model, sha256, training_stages,
+                                verified_weights, weights_dir)
 
 HOLD = 50  # steps at the initial learning rate (steps 10-50 time the --minutes budget)
 
@@ -79,23 +80,25 @@ def evaluate(model, device: str = "cpu") -> dict[str, float]:
     return out
 
 
-def earlier_stages(init: Path, model: str, scale: int) -> tuple[dict, list[dict]]:
-    """Config and training stages recorded in the manifest beside the ``--init`` weights."""
+STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "seed", "device",
+              "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
+
+
+def load_init(init: Path, model: str, scale: int) -> tuple[dict, list[dict], dict]:
+    """Config, training stages and checked weights of the ``--init`` file and its manifest."""
     manifest_path = init.with_suffix(".json")
-    if not init.exists() or not manifest_path.exists():
-        raise SystemExit(f"--init needs the weights {init} and their manifest {manifest_path}")
+    if not manifest_path.exists():
+        raise SystemExit(f"--init needs the manifest {manifest_path} beside the weights {init}")
     parent = json.loads(manifest_path.read_text())
     if (parent["model"], parent["scale"]) != (model, scale):
         raise SystemExit(f"--init {init} holds {parent['model']} x{parent['scale']}, "
                          f"not {model} x{scale}")
-    if sha256(init) != parent["sha256"]:
-        raise SystemExit(f"--init {init} does not match the sha256 in {manifest_path}")
+    try:
+        state = verified_weights(init, parent)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"--init: {err}") from None
     stages = [{k: st[k] for k in STAGE_KEYS} for st in training_stages(parent)]
-    return parent["config"], stages
-
-
-STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "seed", "device",
-              "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
+    return parent["config"], stages, state
 
 
 def parse_args(argv=None):
@@ -137,12 +140,13 @@ def main(argv=None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     ckpt_path = work / "checkpoint.pt"
 
-    config, stages = {}, []
+    config, stages, state = {}, [], None
     if args.init:
-        config, stages = earlier_stages(args.init, args.model, args.scale)
-    model = build_model(args.model, args.scale, **config).to(args.device)
-    if args.init and not args.resume:
-        model.load_state_dict(torch.load(args.init, map_location=args.device, weights_only=True))
+        config, stages, state = load_init(args.init, args.model, args.scale)
+    model = build_model(args.model, args.scale, **config)
+    if state is not None and not args.resume:
+        model.load_state_dict(state)
+    model.to(args.device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=args.lr)
     data = training_images()

@@ -72,6 +72,18 @@ def training_stages(manifest: dict) -> list[dict]:
     return manifest.get("stages") or [manifest]
 
 
+def verified_weights(path: Path, manifest: dict) -> dict:
+    """The state dict in ``path`` (loaded ``weights_only``) after checking its manifest's sha256."""
+    if not path.exists():
+        raise FileNotFoundError(f"weights file {path} is missing; re-clone the repository or "
+                                f"retrain with: {manifest.get('command', 'python -m hcd_lite.train')}")
+    digest = sha256(path)
+    if digest != manifest["sha256"]:
+        raise ValueError(f"checksum mismatch for {path}: expected sha256 {manifest['sha256']}, "
+                         f"got {digest}; the file is corrupted or was replaced (restore it with git)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_pretrained(name: str, scale: int) -> RescalingModel:
     """A shipped backbone, frozen and in eval mode, after checking its sha256.
 
@@ -81,14 +93,6 @@ def load_pretrained(name: str, scale: int) -> RescalingModel:
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
     manifest = load_manifest(name, scale)
-    path = weights_dir() / f"{name}_x{scale}.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"weights file {path} is missing; re-clone the repository or "
-                                f"retrain with: {manifest.get('command', 'python -m hcd_lite.train')}")
-    digest = sha256(path)
-    if digest != manifest["sha256"]:
-        raise ValueError(f"checksum mismatch for {path}: expected {manifest['sha256']}, got "
-                         f"{digest}; the file is corrupted or was replaced (restore it with git)")
     model = build_model(name, scale, **manifest["config"])
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(verified_weights(weights_dir() / f"{name}_x{scale}.pt", manifest))
     return model.freeze()
