@@ -1,5 +1,6 @@
 """Backbones: shapes, invertibility, official IRN layout, shipped weights, training."""
 import json
+import math
 import shutil
 
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 import hcd_lite
 from hcd_lite.models import IRN, BicubicSR, EncoderDecoder, HCFlow
+from hcd_lite.models.bicubic import bicubic_down, bicubic_up
 from hcd_lite.models.hcflow import InvConv1x1
 from hcd_lite.models.pretrained import SHIPPED_CONFIGS, build_model, sha256, weights_dir
 from hcd_lite.train import main as train_main, training_loss
@@ -31,6 +33,38 @@ def test_shapes(name, scale):
     x = model.down(y)
     assert x.shape == (2, 3, 32 // scale, 48 // scale)
     assert model.up(x).shape == y.shape
+
+
+def imresize_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """1-D resampling matrix of MATLAB's bicubic ``imresize``: Keys' kernel (a = -0.5), stretched
+    when shrinking (antialiasing), mirrored borders, rows normalised (written from its formulas)."""
+    def keys(t):
+        t = abs(t)
+        return 1.5 * t**3 - 2.5 * t**2 + 1 if t <= 1 else (
+            -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2 if t < 2 else 0.0)
+    f = n_out / n_in
+    k = min(f, 1.0)
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
+    for i in range(n_out):
+        u = (i + 0.5) / f - 0.5
+        for j in range(math.floor(u - 2 / k), math.ceil(u + 2 / k) + 1):
+            m[i, min(max(j, -j - 1), 2 * n_in - j - 1)] += k * keys(k * (u - j))
+    return m / m.sum(1, keepdim=True)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_bicubic_follows_the_matlab_convention(scale):
+    """Bicubic & Bicubic uses MATLAB's kernel both ways (equal away from the image edges)."""
+    y = torch.rand(1, 3, 16 * scale, 12 * scale, dtype=torch.float64)
+    x = y[..., :16, :12]
+    want_down = imresize_matrix(16 * scale, 16) @ y @ imresize_matrix(12 * scale, 12).T
+    want_up = imresize_matrix(16, 16 * scale) @ x @ imresize_matrix(12, 12 * scale).T
+    inner, inner_hr = (..., slice(2, -2), slice(2, -2)), (..., slice(2 * scale, -2 * scale),
+                                                          slice(2 * scale, -2 * scale))
+    torch.testing.assert_close(bicubic_down(y, scale)[inner], want_down[inner])
+    torch.testing.assert_close(bicubic_up(x, scale)[inner_hr], want_up[inner_hr])
+    # The sharper kernel kept for the SR networks' skip path is a different interpolant.
+    assert (bicubic_up(x, scale, sharp=True) - want_up)[inner_hr].abs().max() > 0.01
 
 
 @pytest.mark.parametrize("scale", [2, 4])

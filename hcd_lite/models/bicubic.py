@@ -14,10 +14,16 @@ def bicubic_down(y: torch.Tensor, scale: int) -> torch.Tensor:
                          align_corners=False, antialias=True)
 
 
-def bicubic_up(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Bicubic upscaling by ``scale``."""
+def bicubic_up(x: torch.Tensor, scale: int, sharp: bool = False) -> torch.Tensor:
+    """Bicubic upscaling by ``scale``.
+
+    By default with Keys' kernel a = -0.5, as ``bicubic_down`` and MATLAB's ``imresize`` (the
+    field's Bicubic & Bicubic baseline). ``sharp=True``: PyTorch's plain bicubic (a = -0.75), the
+    fixed skip path the shipped SR networks were trained with.
+    """
     h, w = x.shape[-2:]
-    return F.interpolate(x, size=(h * scale, w * scale), mode="bicubic", align_corners=False)
+    return F.interpolate(x, size=(h * scale, w * scale), mode="bicubic", align_corners=False,
+                         antialias=not sharp)  # torch's antialiased path uses a = -0.5
 
 
 class Bicubic(RescalingModel):

@@ -42,7 +42,7 @@ class SRNet(nn.Module):
         self.trunk = conv_trunk(3, 3 * scale ** 2, width, blocks)
 
     def forward(self, x):
-        return bicubic_up(x, self.scale) + F.pixel_shuffle(self.trunk(x), self.scale)
+        return bicubic_up(x, self.scale, sharp=True) + F.pixel_shuffle(self.trunk(x), self.scale)
 
 
 class EncoderDecoder(RescalingModel):
