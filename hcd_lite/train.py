@@ -11,7 +11,8 @@ continues training finished weights with a fresh schedule (e.g. a GPU run refine
 the manifest then lists every stage, totals their steps and wall time, and its
 ``replay_command`` chains the stages' commands.
 
-Losses (every model): L1 between the reconstruction of the 8-bit-rounded LR and the HR
+Losses (every model): L1 (or, with ``--loss l2``, a scaled MSE: what PSNR measures, used to
+fine-tune finished weights) between the reconstruction of the 8-bit-rounded LR and the HR
 patch, plus the MSE between the LR and the bicubic LR (keeps the LR a viewable image);
 IRN adds ``(s^2 - 1)/s^2 * mean(z^2)`` so the discarded latent carries little; HCFlow adds
 the same penalty on the difference between each latent and its prediction from the coarser
@@ -45,7 +46,15 @@ from .models.pretrained import (MODELS, build_model, sha256, training_stages,
 HOLD = 50  # steps at the initial learning rate (steps 10-50 time the --minutes budget)
 
 
-def training_loss(model, y: torch.Tensor) -> torch.Tensor:
+def scaled_mse(sr: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """50 x MSE: its gradient matches L1's (1) at the typical error of a trained model (0.01)."""
+    return 50 * F.mse_loss(sr, y)
+
+
+RECONSTRUCTION_LOSSES = {"l1": F.l1_loss, "l2": scaled_mse}
+
+
+def training_loss(model, y: torch.Tensor, reconstruction: str = "l1") -> torch.Tensor:
     """The joint rescaling loss of one HR batch ``y`` [N, 3, P, P]."""
     s = model.scale
     latent = 0.0
@@ -60,7 +69,8 @@ def training_loss(model, y: torch.Tensor) -> torch.Tensor:
     else:
         lr = model._down(y)
         sr = model._up(quantize_8bit(lr))
-    return F.l1_loss(sr, y) + F.mse_loss(lr, bicubic_down(y, s)) + latent
+    return (RECONSTRUCTION_LOSSES[reconstruction](sr, y) + F.mse_loss(lr, bicubic_down(y, s))
+            + latent)
 
 
 def learning_rate(step: int, total: int, base: float) -> float:
@@ -80,8 +90,8 @@ def evaluate(model, device: str = "cpu") -> dict[str, float]:
     return out
 
 
-STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "seed", "device",
-              "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
+STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "loss", "seed",
+              "device", "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
 
 
 def load_init(init: Path, model: str, scale: int) -> tuple[dict, list[dict], dict]:
@@ -112,6 +122,8 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=96, help="HR patch size (multiple of 4)")
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--loss", choices=sorted(RECONSTRUCTION_LOSSES), default="l1",
+                   help="reconstruction term: l1 (default) or l2 (50 x MSE, to fine-tune for PSNR)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -181,7 +193,7 @@ def main(argv=None) -> dict:
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, total or HOLD + 1, args.lr)
         y = sampler.sample(args.batch).to(args.device)
-        loss = training_loss(model, y)
+        loss = training_loss(model, y, args.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 10.0)
@@ -209,8 +221,10 @@ def main(argv=None) -> dict:
             shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
         replay_command=(f"python -m hcd_lite.train --model {args.model} --scale {args.scale}{init} "
                         f"--steps {total} --batch {args.batch} --patch {args.patch} "
-                        f"--lr {args.lr} --seed {args.seed} --device {args.device}"),
-        steps=total, batch=args.batch, patch=args.patch, lr=args.lr, seed=args.seed,
+                        f"--lr {args.lr} --loss {args.loss} --seed {args.seed} "
+                        f"--device {args.device}"),
+        steps=total, batch=args.batch, patch=args.patch, lr=args.lr, loss=args.loss,
+        seed=args.seed,
         device=str(args.device),
         device_name=(torch.cuda.get_device_name() if "cuda" in str(args.device) else "cpu"),
         torch_version=torch.__version__, wall_seconds=round(elapsed, 1),

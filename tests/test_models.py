@@ -260,7 +260,8 @@ def test_short_training_lowers_loss_and_resumes(tmp_path, monkeypatch):
 
 
 def test_init_continues_finished_weights_as_a_new_stage(tmp_path, monkeypatch):
-    """``--init`` starts from finished weights; the manifest chains both stages."""
+    """``--init`` starts from finished weights (here fine-tuned with the L2 loss); the manifest
+    chains both stages."""
     crop = hcd_lite.sample_image("astronaut")[..., 100:132, 200:232]
     monkeypatch.setattr("hcd_lite.train.training_images", lambda: [("crop", crop)])
     monkeypatch.setattr("hcd_lite.train.heldout_images", lambda: {"crop": crop})
@@ -272,11 +273,13 @@ def test_init_continues_finished_weights_as_a_new_stage(tmp_path, monkeypatch):
     manifest_path = weights.with_suffix(".json")  # as written before manifests listed stages
     manifest_path.write_text(json.dumps({k: v for k, v in first.items() if k != "stages"}))
     with torch.no_grad():
-        loss_first = training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop)
-    second = train_main(common + ["--steps", "30", "--lr", "3e-4", "--seed", "1",
+        loss_first = training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop, "l2")
+    second = train_main(common + ["--steps", "30", "--lr", "3e-4", "--seed", "1", "--loss", "l2",
                                   "--init", str(weights), "--work", str(tmp_path / "b")])
     with torch.no_grad():
-        assert training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop) < loss_first
+        assert training_loss(hcd_lite.load_pretrained("bicubic_sr", 4), crop, "l2") < loss_first
+    assert [st["loss"] for st in second["stages"]] == ["l1", "l2"]
+    assert "--loss l2" in second["stages"][1]["replay_command"]
     assert [st["steps"] for st in second["stages"]] == [60, 30] and second["steps"] == 90
     assert second["replay_command"].startswith(first["replay_command"] + " && ")
     assert "--init data/weights/bicubic_sr_x4.pt" in second["stages"][1]["replay_command"]

@@ -68,8 +68,10 @@ def load_manifest(name: str, scale: int) -> dict:
 
 
 def training_stages(manifest: dict) -> list[dict]:
-    """The training runs behind a manifest, first to last (more than one after ``--init``)."""
-    return manifest.get("stages") or [manifest]
+    """The training runs behind a manifest, first to last (more than one after ``--init``).
+
+    Runs recorded before ``--loss`` existed used the L1 reconstruction loss."""
+    return [{"loss": "l1", **st} for st in manifest.get("stages") or [manifest]]
 
 
 def verified_weights(path: Path, manifest: dict) -> dict:
