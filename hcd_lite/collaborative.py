@@ -215,6 +215,25 @@ def _validate(y, model, steps, eps, alpha, norm, loss, schedule="constant"):
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
+def run_stages(y, model, stages, store, optimise):
+    """Algorithm 1's sequence: the HR stage (when ``"hr" in stages``), downscale and
+    ``store``, the LR stage (when ``"lr" in stages``), store, upscale. ``optimise(stage, v)``
+    returns the perturbation of ``v``. Returns ``(lr, sr, delta_hr, delta_lr)``."""
+    y = y.detach()
+    hr, delta_hr, delta_lr = y, None, None
+    if "hr" in stages:
+        delta_hr = optimise("hr", y)
+        hr = (y + delta_hr).clamp(0, 1)
+    with torch.no_grad():
+        lr = store(model.down(hr))
+    if "lr" in stages:
+        delta_lr = optimise("lr", lr)
+        lr = store(lr + delta_lr)
+    with torch.no_grad():
+        sr = model.up(lr)
+    return lr.detach(), sr.detach(), delta_hr, delta_lr
+
+
 def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
          random_start=True, loss="mse", quantize=True, seed=0, progress=None,
          schedule="constant", record_psnr=True, grad_fns=None):
@@ -225,29 +244,20 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
     total = sum(stages.values())
     if progress is None:
         progress = total * y.numel() / 3 > 15 * 512 * 512
-    history, delta_hr, delta_lr = [], None, None
+    history = []
     desc = "collaborative" if direction > 0 else "adversarial"
+    forwards = {"hr": lambda v: model.up(model.down(v)), "lr": model.up}
+    y = y.detach()
     with _progress_bar(progress, total, desc) as bar, torch.enable_grad(), _frozen(model):
-        opts = dict(eps=eps, alpha=alpha, norm=norm, direction=direction,
-                    random_start=random_start, seed=seed, loss=loss, scale=model.scale, bar=bar,
-                    schedule=schedule, record_psnr=record_psnr)
-        y = y.detach()
-        hr = y
-        if "hr" in stages:
-            delta_hr = _pgd(y, lambda v: model.up(model.down(v)), y, stage="hr",
-                            steps=stages["hr"], history=history,
-                            grad_fn=(grad_fns or {}).get("hr"), **opts)
-            hr = (y + delta_hr).clamp(0, 1)
-        with torch.no_grad():
-            lr = store(model.down(hr))
-        if "lr" in stages:
-            delta_lr = _pgd(lr, model.up, y, stage="lr", steps=stages["lr"],
-                            history=history, grad_fn=(grad_fns or {}).get("lr"), **opts)
-            lr = store(lr + delta_lr)
-        with torch.no_grad():
-            sr = model.up(lr)
-    return CollaborativeResult(lr=lr.detach(), sr=sr.detach(), delta_hr=delta_hr,
-                               delta_lr=delta_lr, scale=model.scale, history=history)
+        def optimise(stage, v):
+            return _pgd(v, forwards[stage], y, stage=stage, steps=stages[stage], eps=eps,
+                        alpha=alpha, norm=norm, direction=direction,
+                        random_start=random_start, seed=seed, loss=loss, scale=model.scale,
+                        history=history, bar=bar, schedule=schedule,
+                        record_psnr=record_psnr, grad_fn=(grad_fns or {}).get(stage))
+        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, store, optimise)
+    return CollaborativeResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
+                               scale=model.scale, history=history)
 
 
 def collaborative_lr(y, model, steps=15, eps=0.3, alpha=20 / 255, *, norm="l2",

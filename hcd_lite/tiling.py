@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 import torch
 
 from . import collaborative
-from .collaborative import CollaborativeResult, _frozen, _pgd, _progress_bar, _validate
+from .collaborative import (CollaborativeResult, _frozen, _pgd, _progress_bar, _validate,
+                            run_stages)
 from .images import round_to_8bit
 
 METHODS = ("baseline", "lr", "hr", "hcd")
@@ -330,30 +331,19 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
     opts = dict(eps=eps_tile, alpha=alpha_tile, norm=norm, direction=1,
                 random_start=random_start, seed=seed, loss=loss, scale=scale,
                 schedule=schedule, record_psnr=False)
+    forwards = {"hr": lambda v: model.up(model.down(v)), "lr": model.up}
     y = y.detach()
-    delta_hr = delta_lr = None
     with _progress_bar(progress, len(boxes) * len(stages), "tiles") as bar, \
             torch.enable_grad(), _frozen(model):
-        hr = y
-        if "hr" in stages:
-            weights = blend_weights(boxes, height, width)
-            delta_hr = _stage(y, y, model, lambda v: model.up(model.down(v)), boxes,
-                              boxes, weights, stage="hr", steps=stages["hr"],
-                              batch=batch, bar=bar, **opts)
-            delta_hr = _project_whole(delta_hr, eps, norm)
-            hr = (y + delta_hr).clamp(0, 1)
-        with torch.no_grad():
-            lr = store(model.down(hr))
-        if "lr" in stages:
-            lr_boxes = _scaled(boxes, scale)
-            weights = blend_weights(lr_boxes, height // scale, width // scale)
-            delta_lr = _stage(lr, y, model, model.up, lr_boxes, boxes, weights,
-                              stage="lr", steps=stages["lr"], batch=batch, bar=bar, **opts)
-            delta_lr = _project_whole(delta_lr, eps, norm)
-            lr = store(lr + delta_lr)
-        with torch.no_grad():
-            sr = model.up(lr)
-    return TiledResult(lr=lr.detach(), sr=sr.detach(), delta_hr=delta_hr, delta_lr=delta_lr,
+        def optimise(stage, v):
+            s = scale if stage == "lr" else 1
+            v_boxes = _scaled(boxes, s)
+            weights = blend_weights(v_boxes, height // s, width // s)
+            delta = _stage(v, y, model, forwards[stage], v_boxes, boxes, weights, stage=stage,
+                           steps=stages[stage], batch=batch, bar=bar, **opts)
+            return _project_whole(delta, eps, norm)
+        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, store, optimise)
+    return TiledResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
                        scale=scale, history=[], mode="independent", tiles=boxes,
                        eps_tile=eps_tile, alpha_tile=alpha_tile, tile_fraction=frac)
 
