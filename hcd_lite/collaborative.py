@@ -215,6 +215,12 @@ def _validate(y, model, steps, eps, alpha, norm, loss, schedule="constant"):
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
 
 
+def stage_forward(model, stage: str):
+    """What a stage's perturbed image passes through: ``up(down(.))`` for ``"hr"``, ``up`` for
+    ``"lr"``."""
+    return (lambda v: model.up(model.down(v))) if stage == "hr" else model.up
+
+
 def run_stages(y, model, stages, store, optimise):
     """Algorithm 1's sequence: the HR stage (when ``"hr" in stages``), downscale and
     ``store``, the LR stage (when ``"lr" in stages``), store, upscale. ``optimise(stage, v)``
@@ -246,12 +252,11 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
         progress = total * y.numel() / 3 > 15 * 512 * 512
     history = []
     desc = "collaborative" if direction > 0 else "adversarial"
-    forwards = {"hr": lambda v: model.up(model.down(v)), "lr": model.up}
     y = y.detach()
     with _progress_bar(progress, total, desc) as bar, torch.enable_grad(), _frozen(model):
         def optimise(stage, v):
-            return _pgd(v, forwards[stage], y, stage=stage, steps=stages[stage], eps=eps,
-                        alpha=alpha, norm=norm, direction=direction,
+            return _pgd(v, stage_forward(model, stage), y, stage=stage, steps=stages[stage],
+                        eps=eps, alpha=alpha, norm=norm, direction=direction,
                         random_start=random_start, seed=seed, loss=loss, scale=model.scale,
                         history=history, bar=bar, schedule=schedule,
                         record_psnr=record_psnr, grad_fn=(grad_fns or {}).get(stage))

@@ -52,7 +52,7 @@ import torch
 
 from . import collaborative
 from .collaborative import (CollaborativeResult, _frozen, _pgd, _progress_bar, _validate,
-                            run_stages)
+                            run_stages, stage_forward)
 from .images import round_to_8bit
 
 METHODS = ("baseline", "lr", "hr", "hcd")
@@ -306,10 +306,10 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
     grad_fns = None
     if len(cores) > 1:  # one window: the untiled computation itself
         lr_cores, lr_windows = _scaled(cores, scale), _scaled(windows, scale)
-        grad_fns = {"hr": _tiled_grad(lambda v: model.up(model.down(v)), y.detach(), cores,
+        grad_fns = {"hr": _tiled_grad(stage_forward(model, "hr"), y.detach(), cores,
                                       windows, 1, loss, batch, record_psnr),
-                    "lr": _tiled_grad(model.up, y.detach(), lr_cores, lr_windows, scale, loss,
-                                      batch, record_psnr)}
+                    "lr": _tiled_grad(stage_forward(model, "lr"), y.detach(), lr_cores,
+                                      lr_windows, scale, loss, batch, record_psnr)}
     r = collaborative._run(y, model, stages, direction=1, progress=progress,
                            record_psnr=record_psnr, grad_fns=grad_fns, **options)
     frac = windows[0][2] * windows[0][3] / (height * width)
@@ -331,7 +331,6 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
     opts = dict(eps=eps_tile, alpha=alpha_tile, norm=norm, direction=1,
                 random_start=random_start, seed=seed, loss=loss, scale=scale,
                 schedule=schedule, record_psnr=False)
-    forwards = {"hr": lambda v: model.up(model.down(v)), "lr": model.up}
     y = y.detach()
     with _progress_bar(progress, len(boxes) * len(stages), "tiles") as bar, \
             torch.enable_grad(), _frozen(model):
@@ -339,8 +338,8 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
             s = scale if stage == "lr" else 1
             v_boxes = _scaled(boxes, s)
             weights = blend_weights(v_boxes, height // s, width // s)
-            delta = _stage(v, y, model, forwards[stage], v_boxes, boxes, weights, stage=stage,
-                           steps=stages[stage], batch=batch, bar=bar, **opts)
+            delta = _stage(v, y, model, stage_forward(model, stage), v_boxes, boxes, weights,
+                           stage=stage, steps=stages[stage], batch=batch, bar=bar, **opts)
             return _project_whole(delta, eps, norm)
         lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, store, optimise)
     return TiledResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
