@@ -185,7 +185,23 @@ def test_eval_table_and_csv(hr, tmp_path, capsys):
     assert len(ok) == 9 and {r["method"] for r in ok} == {"baseline", "lr", "hcd"}
     assert sum(r["status"] == "failed" for r in rows) == 2
     assert all(float(r["gain"]) > 0 for r in ok if r["method"] != "baseline")
+    assert not any("lowered" in r["warnings"] for r in rows)
     assert all(0 < float(r["ssim"]) <= 1 for r in ok)
+
+
+def test_warns_when_the_method_lowers_psnr(tmp_path, capsys):
+    # measured: on this 32 x 32 crop the default budget is large against IRN-lite x2's error
+    d = tmp_path / "hr"
+    d.mkdir()
+    Image.fromarray(skimage.data.chelsea()[100:132, 150:182]).save(d / "cat.png")
+    path = tmp_path / "eval.csv"
+    assert cli.main(["eval", str(d), "--model", "irn", "--scale", "2", "--csv", str(path)]) == 0
+    row = next(r for r in csv.DictReader(open(path)) if r["method"] == "hcd")
+    assert float(row["gain"]) < 0 and "hcd lowered the PSNR" in row["warnings"]
+    assert f"lowered the PSNR by {-float(row['gain']):.2f} dB" in capsys.readouterr().err
+    lr = tmp_path / "lr"
+    assert cli.main(["encode", str(d), str(lr), "--model", "irn", "--scale", "2", "--quiet"]) == 0
+    assert any("--fast" in w for w in report(lr)["cat.png"]["warnings"])
 
 
 def test_shipped_backbone_and_tiles(tmp_path):
