@@ -249,7 +249,7 @@ def lowered_warning(method: str, base_psnr, gain, eps: float, height: int,
     ``None``. ``eps`` bounds the L2 norm of the whole perturbation, so the same ``eps`` is a
     larger change per value on a smaller image (rms ``eps / sqrt(3 H W)``); when that is not
     much smaller than the baseline's own rms error (``10 ** (-PSNR / 20)``), the random
-    start and the constant steps overshoot."""
+    start and the constant steps can overshoot."""
     if method == "baseline" or gain is None or gain >= 0:
         return None
     return (f"{method} lowered the PSNR by {-gain:.2f} dB: on this {height}x{width} image "
