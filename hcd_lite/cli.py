@@ -406,7 +406,7 @@ def cmd_encode(args) -> int:
                 if row["psnr_baseline"] is not None and row["psnr_method"] is not None:
                     row["gain"] = row["psnr_method"] - row["psnr_baseline"]
                     lowered = lowered_warning(args.method, row["psnr_baseline"], row["gain"],
-                                              opts["eps"], *size)
+                                              opts["eps"], *yp.shape[-2:])
                     row["warnings"] += [lowered] if lowered else []
                 row["lr_height"], row["lr_width"] = res.lr.shape[-2:]
                 row["pad"] = args.pad
@@ -539,7 +539,7 @@ def cmd_eval(args) -> int:
                     p = _metric(psnr, res.sr, yp, size, args.scale)
                     base = p if method == "baseline" else base
                     gain = None if p is None or base is None else p - base
-                    lowered = lowered_warning(method, base, gain, opts["eps"], *size)
+                    lowered = lowered_warning(method, base, gain, opts["eps"], *yp.shape[-2:])
                     if lowered:
                         _say(f"warning: {f.name}: {lowered}", args.quiet)
                     rows.append(dict(input=f.name, method=method, status="ok", error=None,
