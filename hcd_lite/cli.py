@@ -37,7 +37,7 @@ Every command (``hcd-lite CMD --help`` lists the options):
   gives the number of tiles and the budget one tile used (``eps_tile``);
 * warns when a collaborative method lowered an image's PSNR (seen on small or very
   smooth images, where the default budget per pixel is not small against the
-  reconstruction error: :func:`lowered_warning`).
+  reconstruction error: :func:`lowered_warnings`).
 
 ``encode`` writes ``LR_DIR/<name>.png`` per input and a report ``LR_DIR/hcd_lite_report.json``
 and ``.csv`` with, per image, the PSNR (Y, border = scale) of the baseline
@@ -243,20 +243,20 @@ def _metric(fn, sr, y, size, scale):
         return None
 
 
-def lowered_warning(method: str, base_psnr, gain, eps: float, height: int,
-                    width: int) -> str | None:
-    """The warning for a collaborative ``method`` that lowered the PSNR (``gain < 0``), else
-    ``None``. ``eps`` bounds the L2 norm of the whole perturbation, so the same ``eps`` is a
-    larger change per value on a smaller image (rms ``eps / sqrt(3 H W)``); when that is not
-    much smaller than the baseline's own rms error (``10 ** (-PSNR / 20)``), the random
-    start and the constant steps can overshoot."""
+def lowered_warnings(method: str, base_psnr, gain, eps: float, height: int,
+                     width: int) -> list[str]:
+    """The warning (a list of one) for a collaborative ``method`` that lowered the PSNR
+    (``gain < 0``), else ``[]``. ``eps`` bounds the L2 norm of the whole perturbation, so
+    the same ``eps`` is a larger change per value on a smaller image (rms
+    ``eps / sqrt(3 H W)``); when that is not much smaller than the baseline's own rms error
+    (``10 ** (-PSNR / 20)``), the random start and the constant steps can overshoot."""
     if method == "baseline" or gain is None or gain >= 0:
-        return None
-    return (f"{method} lowered the PSNR by {-gain:.2f} dB: on this {height}x{width} image "
+        return []
+    return [f"{method} lowered the PSNR by {-gain:.2f} dB: on this {height}x{width} image "
             f"--eps {eps:g} allows an rms change of {eps / math.sqrt(3 * height * width):.4f} "
             f"per value, against a baseline rms error of {10 ** (-base_psnr / 20):.4f}; "
             "try --fast (no random start, shrinking steps), a smaller --eps and --alpha, "
-            "or --method baseline")
+            "or --method baseline"]
 
 
 def load_model(name: str, scale: int, device: str):
@@ -405,9 +405,8 @@ def cmd_encode(args) -> int:
                 row["psnr_method"] = _metric(psnr, res.sr, yp, size, args.scale)
                 if row["psnr_baseline"] is not None and row["psnr_method"] is not None:
                     row["gain"] = row["psnr_method"] - row["psnr_baseline"]
-                    lowered = lowered_warning(args.method, row["psnr_baseline"], row["gain"],
-                                              opts["eps"], *yp.shape[-2:])
-                    row["warnings"] += [lowered] if lowered else []
+                    row["warnings"] += lowered_warnings(args.method, row["psnr_baseline"],
+                                                        row["gain"], opts["eps"], *yp.shape[-2:])
                 row["lr_height"], row["lr_width"] = res.lr.shape[-2:]
                 row["pad"] = args.pad
                 row["tiles"] = len(getattr(res, "tiles", [])) or 1
@@ -539,14 +538,14 @@ def cmd_eval(args) -> int:
                     p = _metric(psnr, res.sr, yp, size, args.scale)
                     base = p if method == "baseline" else base
                     gain = None if p is None or base is None else p - base
-                    lowered = lowered_warning(method, base, gain, opts["eps"], *yp.shape[-2:])
-                    if lowered:
-                        _say(f"warning: {f.name}: {lowered}", args.quiet)
+                    lowered = lowered_warnings(method, base, gain, opts["eps"], *yp.shape[-2:])
+                    for w in lowered:
+                        _say(f"warning: {f.name}: {w}", args.quiet)
                     rows.append(dict(input=f.name, method=method, status="ok", error=None,
                                      height=y.shape[-2], width=y.shape[-1], psnr=p,
                                      ssim=_metric(ssim, res.sr, yp, size, args.scale),
                                      gain=gain, seconds=seconds,
-                                     warnings=[*notes, *([lowered] if lowered else [])]))
+                                     warnings=[*notes, *lowered]))
             except (ValueError, TypeError, OSError, RuntimeError) as err:
                 rows.append(dict(input=f.name, method="", status="failed",
                                  error=f"{type(err).__name__}: {err}", warnings=[]))
