@@ -525,6 +525,8 @@ def cmd_eval(args) -> int:
         for f in bar:
             try:
                 y, notes = read_image(f)
+                for w in notes:
+                    _say(f"warning: {f.name}: {w}", args.quiet)
                 y = y.to(args.device)
                 yp, size = pad_to_multiple(y, args.scale, args.pad)
                 tile = tiling.resolve_tile(args.tile, *yp.shape[-2:])

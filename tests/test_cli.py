@@ -229,7 +229,7 @@ def test_shipped_backbone_and_tiles(tmp_path):
         assert r["tiles"] == tiles and r["eps_tile"] == pytest.approx(eps_tile) and r["gain"] > 0
 
 
-def test_unusual_inputs_and_name_clashes(tmp_path):
+def test_unusual_inputs_and_name_clashes(tmp_path, capsys):
     d = tmp_path / "hr"
     d.mkdir()
     rgb = skimage.data.astronaut()[:32, :32]
@@ -248,6 +248,12 @@ def test_unusual_inputs_and_name_clashes(tmp_path):
     (d / "rgba.png").rename(d2 / "rgba.png")
     assert encode(d2, tmp_path / "lr2", "--method", "baseline") == 0
     assert any("alpha" in w for w in report(tmp_path / "lr2")["rgba.png"]["warnings"])
+    capsys.readouterr()
+    path = tmp_path / "eval.csv"
+    assert cli.main(["eval", str(d2), "--model", "bicubic", "--scale", "4", "--method",
+                     "baseline", "--csv", str(path)]) == 0
+    assert "rgba.png" in capsys.readouterr().err.split("alpha")[0]
+    assert "alpha" in next(csv.DictReader(open(path)))["warnings"]
 
 
 @pytest.mark.parametrize("extra", [["--tile", "30"], ["--overlap", "6"], ["--tile", "big"],
