@@ -221,11 +221,12 @@ def stage_forward(model, stage: str):
     return (lambda v: model.up(model.down(v))) if stage == "hr" else model.up
 
 
-def run_stages(y, model, stages, store, optimise):
-    """Algorithm 1's sequence: the HR stage (when ``"hr" in stages``), downscale and
-    ``store``, the LR stage (when ``"lr" in stages``), store, upscale. ``optimise(stage, v)``
-    returns the perturbation of ``v``. Returns ``(lr, sr, delta_hr, delta_lr)``."""
-    y = y.detach()
+def run_stages(y, model, stages, quantize, optimise):
+    """Algorithm 1's sequence on a detached ``y``: the HR stage (when ``"hr" in stages``),
+    downscale and store (rounded to 8 bits when ``quantize``, else clamped to [0, 1]), the
+    LR stage (when ``"lr" in stages``), store, upscale. ``optimise(stage, v)`` returns the
+    perturbation of ``v``. Returns ``(lr, sr, delta_hr, delta_lr)``."""
+    store = round_to_8bit if quantize else (lambda x: x.clamp(0, 1))
     hr, delta_hr, delta_lr = y, None, None
     if "hr" in stages:
         delta_hr = optimise("hr", y)
@@ -246,7 +247,6 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
     """Run the HR stage and/or the LR stage (``stages``: ``{"hr": steps, "lr": steps}``);
     ``grad_fns``: optional ``{"hr": grad_fn, "lr": grad_fn}`` for :func:`_pgd`."""
     _validate(y, model, stages, eps, alpha, norm, loss, schedule)
-    store = round_to_8bit if quantize else (lambda x: x.clamp(0, 1))
     total = sum(stages.values())
     if progress is None:
         progress = total * y.numel() / 3 > 15 * 512 * 512
@@ -260,7 +260,7 @@ def _run(y, model, stages, *, eps=0.0, alpha=0.0, direction=1, norm="l2",
                         random_start=random_start, seed=seed, loss=loss, scale=model.scale,
                         history=history, bar=bar, schedule=schedule,
                         record_psnr=record_psnr, grad_fn=(grad_fns or {}).get(stage))
-        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, store, optimise)
+        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, quantize, optimise)
     return CollaborativeResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
                                scale=model.scale, history=history)
 

@@ -53,7 +53,6 @@ import torch
 from . import collaborative
 from .collaborative import (CollaborativeResult, _frozen, _pgd, _progress_bar, _validate,
                             run_stages, stage_forward)
-from .images import round_to_8bit
 
 METHODS = ("baseline", "lr", "hr", "hcd")
 MODES = ("global", "independent")
@@ -327,7 +326,6 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
     frac = boxes[0][2] * boxes[0][3] / (height * width)
     shrink = math.sqrt(frac) if norm == "l2" else 1.0
     eps_tile, alpha_tile = eps * shrink, alpha * shrink
-    store = round_to_8bit if quantize else (lambda t: t.clamp(0, 1))
     opts = dict(eps=eps_tile, alpha=alpha_tile, norm=norm, direction=1,
                 random_start=random_start, seed=seed, loss=loss, scale=scale,
                 schedule=schedule, record_psnr=False)
@@ -341,7 +339,7 @@ def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, ra
             delta = _stage(v, y, model, stage_forward(model, stage), v_boxes, boxes, weights,
                            stage=stage, steps=stages[stage], batch=batch, bar=bar, **opts)
             return _project_whole(delta, eps, norm)
-        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, store, optimise)
+        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, quantize, optimise)
     return TiledResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
                        scale=scale, history=[], mode="independent", tiles=boxes,
                        eps_tile=eps_tile, alpha_tile=alpha_tile, tile_fraction=frac)
