@@ -90,6 +90,12 @@ def evaluate(model, device: str = "cpu") -> dict[str, float]:
     return out
 
 
+def evaluate_mean(model, device: str = "cpu") -> float:
+    """Mean of :func:`evaluate` over the held-out images."""
+    scores = evaluate(model, device)
+    return sum(scores.values()) / len(scores)
+
+
 STAGE_KEYS = ("command", "replay_command", "steps", "batch", "patch", "lr", "loss", "seed",
               "device", "device_name", "torch_version", "wall_seconds", "heldout_psnr_y_mean")
 
