@@ -284,6 +284,12 @@ def _say(msg, quiet=False):
         tqdm.write(msg, file=sys.stderr)
 
 
+def _warn(name: str, messages: list[str], quiet=False):
+    """Print each warning about input ``name`` to stderr (nothing with ``--quiet``)."""
+    for msg in messages:
+        _say(f"warning: {name}: {msg}", quiet)
+
+
 def _outputs(files: list[Path], out_dir: Path) -> tuple[dict, dict]:
     """Output path per input (``<stem>.png``), and the inputs whose name collides with an
     earlier one (``a.jpg`` and ``a.png`` -> ``a.png``)."""
@@ -387,7 +393,7 @@ def cmd_encode(args) -> int:
                         row["warnings"] = [*row.get("warnings", []),
                                            f"kept {out.name} made with {made}; --overwrite "
                                            "redoes it with the current settings"]
-                        _say(f"warning: {f.name}: {row['warnings'][-1]}", args.quiet)
+                        _warn(f.name, row["warnings"][-1:], args.quiet)
                     rows.append(row)
                     continue
                 y, row["warnings"] = read_image(f)
@@ -419,8 +425,8 @@ def cmd_encode(args) -> int:
                 row.update(status="failed", error=f"{type(err).__name__}: {err}")
                 _say(f"failed: {f.name}: {err}", args.quiet)
             row["seconds"] = time.perf_counter() - start
-            for w in row["warnings"] if row["status"] != "skipped" else []:
-                _say(f"warning: {f.name}: {w}", args.quiet)
+            if row["status"] != "skipped":
+                _warn(f.name, row["warnings"], args.quiet)
             rows.append(row)
     except KeyboardInterrupt:
         interrupted = True
@@ -492,8 +498,7 @@ def cmd_decode(args) -> int:
             except (ValueError, TypeError, OSError, RuntimeError) as err:
                 row.update(status="failed", error=f"{type(err).__name__}: {err}")
                 _say(f"failed: {f.name}: {err}", args.quiet)
-            for w in row["warnings"]:
-                _say(f"warning: {f.name}: {w}", args.quiet)
+            _warn(f.name, row["warnings"], args.quiet)
             row["seconds"] = time.perf_counter() - start
             rows.append(row)
     except KeyboardInterrupt:
@@ -525,8 +530,7 @@ def cmd_eval(args) -> int:
         for f in bar:
             try:
                 y, notes = read_image(f)
-                for w in notes:
-                    _say(f"warning: {f.name}: {w}", args.quiet)
+                _warn(f.name, notes, args.quiet)
                 y = y.to(args.device)
                 yp, size = pad_to_multiple(y, args.scale, args.pad)
                 tile = tiling.resolve_tile(args.tile, *yp.shape[-2:])
@@ -541,8 +545,7 @@ def cmd_eval(args) -> int:
                     base = p if method == "baseline" else base
                     gain = None if p is None or base is None else p - base
                     lowered = lowered_warnings(method, base, gain, opts["eps"], *yp.shape[-2:])
-                    for w in lowered:
-                        _say(f"warning: {f.name}: {w}", args.quiet)
+                    _warn(f.name, lowered, args.quiet)
                     rows.append(dict(input=f.name, method=method, status="ok", error=None,
                                      height=y.shape[-2], width=y.shape[-1], psnr=p,
                                      ssim=_metric(ssim, res.sr, yp, size, args.scale),
