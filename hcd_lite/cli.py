@@ -390,10 +390,10 @@ def cmd_encode(args) -> int:
                     meta = read_png_meta(out) or {}
                     made = {k: meta.get(k) for k in ("model", "scale", "method", "pad")}
                     if made != {k: getattr(args, k) for k in made}:
-                        row["warnings"] = [*row.get("warnings", []),
-                                           f"kept {out.name} made with {made}; --overwrite "
-                                           "redoes it with the current settings"]
-                        _warn(f.name, row["warnings"][-1:], args.quiet)
+                        kept = (f"kept {out.name} made with {made}; --overwrite redoes it "
+                                "with the current settings")
+                        row["warnings"] = [*row.get("warnings", []), kept]
+                        _warn(f.name, [kept], args.quiet)
                     rows.append(row)
                     continue
                 y, row["warnings"] = read_image(f)
@@ -425,8 +425,7 @@ def cmd_encode(args) -> int:
                 row.update(status="failed", error=f"{type(err).__name__}: {err}")
                 _say(f"failed: {f.name}: {err}", args.quiet)
             row["seconds"] = time.perf_counter() - start
-            if row["status"] != "skipped":
-                _warn(f.name, row["warnings"], args.quiet)
+            _warn(f.name, row["warnings"], args.quiet)
             rows.append(row)
     except KeyboardInterrupt:
         interrupted = True
