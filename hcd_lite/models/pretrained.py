@@ -25,7 +25,8 @@ MODELS = {"irn": IRN, "irn_sampled_z": IRN, "encoder_decoder": EncoderDecoder,
 SHIPPED_CONFIGS = {
     ("irn", 2): dict(blocks=3, width=16, z_mode="zero"),
     ("irn", 4): dict(blocks=3, width=16, z_mode="zero"),
-    # The same IRN trained and used with z ~ N(0, 1), as published: shipped for comparison.
+    # The same IRN trained and used with z ~ N(0, 1), as published. No weights ship for it:
+    # chapter 9 trains it next to the zero-latent IRN to compare the two latent modes.
     ("irn_sampled_z", 2): dict(blocks=3, width=16, z_mode="sample"),
     ("encoder_decoder", 2): dict(width=48, blocks=4),
     ("encoder_decoder", 4): dict(width=48, blocks=4),
@@ -89,8 +90,9 @@ def verified_weights(path: Path, manifest: dict) -> dict:
 def load_pretrained(name: str, scale: int) -> RescalingModel:
     """A shipped backbone, frozen and in eval mode, after checking its sha256.
 
-    ``name`` is ``"irn"``, ``"hcflow"``, ``"encoder_decoder"`` or ``"bicubic_sr"`` (scale 2 or 4), or
-    ``"irn_sampled_z"`` (scale 2 only: IRN trained with a random latent, for comparison).
+    ``name`` is ``"irn"``, ``"hcflow"``, ``"encoder_decoder"`` or ``"bicubic_sr"`` (scale 2 or 4).
+    ``"irn_sampled_z"`` (IRN with a random latent) loads only after you train it yourself
+    (``python -m hcd_lite.train --model irn_sampled_z --scale 2``).
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
