@@ -1,16 +1,23 @@
 """hcd_lite: image rescaling and Hierarchical Collaborative Downscaling (HCD) in PyTorch."""
+from importlib.metadata import PackageNotFoundError, version
+
 from . import models
 from .collaborative import (CollaborativeResult, adversarial_hr, adversarial_lr,
                             collaborative_hr, collaborative_lr, hcd, history_curves, rescale)
 from .images import load_image, sample_image, save_image, to_numpy_uint8
 from .metrics import psnr, rgb_to_y, ssim
 from .models import *  # noqa: F401,F403  (every name in models.__all__)
+from .options import FAST, PAPER, Options
 
-__version__ = "0.1.0"
+try:  # the one source is pyproject.toml
+    __version__ = version("hcd-lite")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "load_image", "save_image", "sample_image", "to_numpy_uint8",
     "psnr", "ssim", "rgb_to_y",
+    "Options", "PAPER", "FAST",
     "collaborative_lr", "collaborative_hr", "hcd", "adversarial_lr", "adversarial_hr",
     "rescale", "CollaborativeResult", "history_curves",
     *models.__all__,

@@ -30,7 +30,7 @@ Every command (``hcd-lite CMD --help`` lists the options):
   ``reflect``, the cropped one for ``crop``) with the settings in the PNG text chunk
   ``hcd_lite`` (JSON) of every LR; ``decode`` crops its output back to that size.
   Default: ``reflect`` for encode (a round trip keeps the size), ``crop`` for eval
-  (the literature's convention, as in :mod:`hcd_lite.benchmark`);
+  (the literature's convention, as in :mod:`hcd_lite.quality`);
 * ``--tile auto|off|SIZE`` (``--overlap``, ``--tile-mode``, ``--tile-batch``): optimise
   large images in overlapping tiles (:mod:`hcd_lite.tiling`; memory bounded by the tile
   size); ``auto`` tiles images above 512x512 pixels with 512-pixel tiles. The report
@@ -61,7 +61,8 @@ import torch
 import torch.nn.functional as F
 
 from . import __version__, collaborative, tiling
-from .benchmark import BACKBONES, backbone
+from .options import FAST, NORMS, PAPER, SCHEDULES
+from .models import BACKBONES, load_backbone as backbone
 from .images import load_image, to_numpy_uint8
 from .metrics import psnr, ssim
 from .models.base import crop_to_multiple
@@ -208,19 +209,18 @@ def pad_to_multiple(y: torch.Tensor, scale: int, pad: str) -> tuple[torch.Tensor
     return y, (h, w)
 
 
-PAPER = dict(steps_hr=15, steps_lr=15, alpha=20 / 255, schedule="constant", random_start=True)
 
 
 def method_options(args) -> dict:
     """Optimiser options of the command line, as :func:`hcd_lite.tiling.tiled` takes them:
     the paper's defaults, or :data:`hcd_lite.collaborative.FAST` with ``--fast`` (its
     ``alpha`` follows ``--eps``), each overridden by the options given explicitly."""
-    preset = dict(collaborative.FAST, alpha=args.eps) if args.fast else PAPER
+    preset = FAST.scaled(args.eps / FAST.eps) if args.fast else PAPER.replace(eps=args.eps)
     opts = dict(eps=args.eps, norm=args.norm, seed=args.seed)
     for key in ("steps_hr", "steps_lr", "alpha", "schedule"):
         value = getattr(args, key)
-        opts[key] = preset[key] if value is None else value
-    opts["random_start"] = preset["random_start"] and not args.no_random_start
+        opts[key] = getattr(preset, key) if value is None else value
+    opts["random_start"] = preset.random_start and not args.no_random_start
     return opts
 
 
@@ -644,10 +644,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "with --norm linf)")
     method.add_argument("--alpha", type=float, default=None,
                         help="step length [20/255 = 0.0784; --fast: eps]")
-    method.add_argument("--schedule", default=None, choices=collaborative.SCHEDULES,
+    method.add_argument("--schedule", default=None, choices=SCHEDULES,
                         help="step lengths: constant alpha, or geometric alpha, alpha/2, ... "
                              "[constant; --fast: geometric]")
-    method.add_argument("--norm", default="l2", choices=collaborative.NORMS,
+    method.add_argument("--norm", default="l2", choices=NORMS,
                         help="norm of the budget and of the steps")
     method.add_argument("--seed", type=int, default=0, help="seed of the random start")
     method.add_argument("--no-random-start", action="store_true",

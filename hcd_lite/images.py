@@ -25,7 +25,9 @@ SAMPLE_IMAGES = ("astronaut", "brick", "camera", "cat", "cell", "chelsea", "cloc
 
 
 def round_to_8bit(t: torch.Tensor) -> torch.Tensor:
-    """Clamp to [0, 1] and round to the 256 levels ``k / 255`` of an 8-bit image (no gradient)."""
+    """Clamp to [0, 1] and round to the 256 levels ``k / 255`` of an 8-bit image (zero
+    gradient: for storing; training uses
+    :func:`hcd_lite.models.base.round_to_8bit_straight_through`)."""
     return (t.clamp(0, 1) * 255).round() / 255
 
 

@@ -14,10 +14,10 @@ pixels; the gradients of the overlapping windows are added up. The cores partiti
 output, so the tile losses sum to the whole-image loss and the summed gradient is the
 whole-image gradient, exact up to the networks' receptive field beyond ``overlap`` pixels
 (zero for Bicubic). The normalised step and the projection onto the eps-ball stay global
-(:func:`hcd_lite.collaborative._pgd` with a tiled ``grad_fn``), so **eps and alpha keep
+(:func:`hcd_lite.pgd.pgd` with a tiled ``grad_fn``), so **eps and alpha keep
 their whole-image meaning: there is no per-tile budget** and no seam (one perturbation,
 no blending needed). Same steps, same history, same random start as untiled. Measured
-(``python -m hcd_lite.bench --sections tiling``, IRN-lite x4, 512x512, 15 + 15 steps):
+(``python -m hcd_lite.perf --sections tiling``, IRN-lite x4, 512x512, 15 + 15 steps):
 256-pixel tiles give the untiled PSNR to 0.0001 dB with a peak RSS of 0.74 GiB instead
 of 2.40 GiB, for 1.8x the CPU time (9 windows of 236x236 cover 1.9x the image area);
 a 2040x1356 image in 512-pixel tiles (20 windows of 404x472, 1.4x the area) peaks at
@@ -36,7 +36,7 @@ whole-image ball if longer, so ``||delta|| <= eps`` per stage. With ``norm="linf
 bound is per value and every tile keeps ``eps``. Fixed per-tile budgets cannot move the
 budget to the textured regions the way the whole-image optimisation does: measured with
 IRN-lite x4 on a 512x512 image in 256-pixel tiles, it loses about 0.09 dB of the gain
-(``python -m hcd_lite.bench --sections tiling``; ``benchmarks/RESULTS.md``), which is why
+(``python -m hcd_lite.perf --sections tiling``; ``benchmarks/RESULTS.md``), which is why
 it is not the default.
 
 In both modes ``tile`` and ``overlap`` are HR pixels and multiples of the scale; the
@@ -51,8 +51,10 @@ from dataclasses import dataclass, field
 import torch
 
 from . import collaborative
-from .collaborative import (CollaborativeResult, _frozen, _pgd, _progress_bar, _validate,
-                            run_stages, stage_forward)
+from .collaborative import CollaborativeResult
+from .options import PAPER, Options
+from .pgd import (check_inputs, frozen, per_image_norm, pgd, pointwise_loss, progress_bar,
+                  run_stages, stage_forward)
 
 METHODS = ("baseline", "lr", "hr", "hcd")
 MODES = ("global", "independent")
@@ -142,7 +144,7 @@ def global_boxes(height: int, width: int, tile: int, overlap: int, scale: int = 
 
 
 def _tiled_grad(forward, y, cores, windows, k, loss, batch, record):
-    """A ``grad_fn`` for :func:`hcd_lite.collaborative._pgd`: the gradient of the
+    """A ``grad_fn`` for :func:`hcd_lite.pgd.pgd`: the gradient of the
     whole-image mean loss of ``forward(v + delta)`` against ``y``, window by window
     (``batch`` windows at a time), each contributing the loss of its core; boxes are in
     the coordinates of ``v``, ``k`` maps them to those of ``y`` (1 or the scale)."""
@@ -166,7 +168,7 @@ def _tiled_grad(forward, y, cores, windows, k, loss, batch, record):
                 o = out[m * n:(m + 1) * n, :, (ct - wt) * k:(ct - wt + ch) * k,
                         (cl - wl) * k:(cl - wl + cw) * k]
                 diff = o - y[..., ct * k:(ct + ch) * k, cl * k:(cl + cw) * k]
-                part = collaborative.pointwise_loss(diff, loss).flatten(1).sum(1) / numel
+                part = pointwise_loss(diff, loss).flatten(1).sum(1) / numel
                 total = total + part.sum()
                 per_image += part.detach()
                 if record:
@@ -217,14 +219,14 @@ def _project_whole(delta, eps, norm):
     """Rescale the blended ``delta`` onto the whole-image L2 ball if it is longer than
     ``eps`` (beyond float rounding); ``v + delta`` stays in [0, 1] since ``v`` is."""
     if norm == "l2":
-        n = collaborative._per_image_norm(delta)
+        n = per_image_norm(delta)
         if bool((n > eps * (1 + 1e-5)).any()):
             delta = delta * (eps / n.clamp_min(1e-12)).clamp(max=1)
     return delta
 
 
-def _stage(v, y, model, forward, boxes_v, boxes_y, weights, *, stage, steps, batch, bar,
-           **opts):
+def _stage(v, y, model, forward, boxes_v, boxes_y, weights, options, *, stage, steps, batch,
+           bar):
     """Optimise ``delta`` on every tile of ``v`` (boxes ``boxes_v``) against the matching
     tile of ``y`` and blend them into a whole-image ``delta``."""
     delta = torch.zeros_like(v)
@@ -234,7 +236,7 @@ def _stage(v, y, model, forward, boxes_v, boxes_y, weights, *, stage, steps, bat
                         (boxes_v[j] for j in chunk)])
         yt = torch.cat([y[:, :, t:t + h, s:s + w] for t, s, h, w in
                         (boxes_y[j] for j in chunk)])
-        d = _pgd(vt, forward, yt, stage=stage, steps=steps, history=[], bar=None, **opts)
+        d = pgd(vt, forward, yt, options, stage=stage, steps=steps, scale=model.scale)
         n = v.shape[0]
         for k, j in enumerate(chunk):
             t, s, h, w = boxes_v[j]
@@ -250,10 +252,8 @@ def _stage(v, y, model, forward, boxes_v, boxes_y, weights, *, stage, steps, bat
 
 def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
           overlap: int = DEFAULT_OVERLAP, mode: str = "global", batch: int = 1,
-          steps: int | None = None, steps_hr: int = 15, steps_lr: int = 15, eps: float = 0.3,
-          alpha: float = 20 / 255, norm: str = "l2", random_start: bool = True,
-          loss: str = "mse", quantize: bool = True, seed: int = 0, progress=None,
-          schedule: str = "constant", record_psnr: bool = True) -> TiledResult:
+          steps: int | None = None, options: Options = PAPER, progress=None,
+          **overrides) -> TiledResult:
     """Run ``method`` on ``y`` ``[N, 3, H, W]`` in tiles of at most ``tile`` x ``tile``
     pixels (module docstring).
 
@@ -265,11 +265,9 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
     side of a core (``"global"``, ``overlap < tile / 2``) or the tile size and the least
     overlap of neighbours (``"independent"``, ``overlap < tile``). ``batch`` windows go
     through the networks together (faster for small tiles, ``batch`` times the memory).
-    ``steps`` sets the steps of the single-stage methods (default ``steps_hr`` /
-    ``steps_lr``); the other arguments mean what they mean in :func:`hcd_lite.hcd`,
-    ``eps``/``alpha`` whole-image budgets (``tiled("hcd", y, model,
-    **hcd_lite.collaborative.FAST)`` works). ``record_psnr``: the per-step PSNR of
-    ``history`` (``"global"`` mode; ``"independent"`` keeps no history).
+    ``steps`` sets the steps of the single-stage methods (default: the options' step count
+    of that stage); ``options`` and ``overrides`` as in :func:`hcd_lite.hcd`, ``eps`` and
+    ``alpha`` whole-image budgets. ``"independent"`` mode keeps no history.
     """
     method = _ALIASES.get(method, method)
     if method not in METHODS:
@@ -277,10 +275,12 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     scale = model.scale
-    stages = {"baseline": {}, "lr": {"lr": steps_lr if steps is None else steps},
-              "hr": {"hr": steps_hr if steps is None else steps},
-              "hcd": {"hr": steps_hr, "lr": steps_lr}}[method]
-    _validate(y, model, stages, eps, alpha, norm, loss, schedule)
+    o = options.replace(**overrides)
+    stages = {"baseline": {}, "lr": {"lr": o.steps_lr if steps is None else steps},
+              "hr": {"hr": o.steps_hr if steps is None else steps},
+              "hcd": {"hr": o.steps_hr, "lr": o.steps_lr}}[method]
+    o = o.replace(**{f"steps_{stage}": n for stage, n in stages.items()})
+    check_inputs(y, model)
     if tile is None:  # untiled: one window covering the whole image
         tile, overlap, mode = max(y.shape[-2:]), 0, "global"
     for name, value in (("tile", tile), ("overlap", overlap)):
@@ -294,11 +294,9 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
                          f"got tile={tile}, overlap={overlap}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
-    options = dict(eps=eps, alpha=alpha, norm=norm, random_start=random_start, loss=loss,
-                   quantize=quantize, seed=seed, schedule=schedule)
     if mode == "independent":
-        return _independent(stages, y, model, tile=tile, overlap=overlap, batch=batch,
-                            progress=bool(progress), **options)
+        return _independent(stages, y, model, o, tile=tile, overlap=overlap, batch=batch,
+                            progress=bool(progress))
 
     height, width = y.shape[-2:]
     cores, windows = global_boxes(height, width, tile, overlap, scale)
@@ -306,43 +304,38 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
     if len(cores) > 1:  # one window: the untiled computation itself
         lr_cores, lr_windows = _scaled(cores, scale), _scaled(windows, scale)
         grad_fns = {"hr": _tiled_grad(stage_forward(model, "hr"), y.detach(), cores,
-                                      windows, 1, loss, batch, record_psnr),
+                                      windows, 1, o.loss, batch, o.record_psnr),
                     "lr": _tiled_grad(stage_forward(model, "lr"), y.detach(), lr_cores,
-                                      lr_windows, scale, loss, batch, record_psnr)}
-    r = collaborative._run(y, model, stages, direction=1, progress=progress,
-                           record_psnr=record_psnr, grad_fns=grad_fns, **options)
+                                      lr_windows, scale, o.loss, batch, o.record_psnr)}
+    r = collaborative.run(y, model, stages, o, progress=progress, grad_fns=grad_fns)
     frac = windows[0][2] * windows[0][3] / (height * width)
     return TiledResult(lr=r.lr, sr=r.sr, delta_hr=r.delta_hr, delta_lr=r.delta_lr,
                        scale=scale, history=r.history, mode="global", tiles=windows,
-                       cores=cores, eps_tile=eps, alpha_tile=alpha, tile_fraction=frac)
+                       cores=cores, eps_tile=o.eps, alpha_tile=o.alpha, tile_fraction=frac)
 
 
-def _independent(stages, y, model, *, tile, overlap, batch, eps, alpha, norm, random_start,
-                 loss, quantize, seed, schedule, progress) -> TiledResult:
+def _independent(stages, y, model, options, *, tile, overlap, batch, progress) -> TiledResult:
     """``mode="independent"`` (module docstring)."""
     scale = model.scale
     height, width = y.shape[-2:]
     boxes = tile_boxes(height, width, tile, overlap, scale)
     frac = boxes[0][2] * boxes[0][3] / (height * width)
-    shrink = math.sqrt(frac) if norm == "l2" else 1.0
-    eps_tile, alpha_tile = eps * shrink, alpha * shrink
-    opts = dict(eps=eps_tile, alpha=alpha_tile, norm=norm, direction=1,
-                random_start=random_start, seed=seed, loss=loss, scale=scale,
-                schedule=schedule, record_psnr=False)
+    per_tile = options.scaled(math.sqrt(frac) if options.norm == "l2" else 1.0)
+    per_tile = per_tile.replace(record_psnr=False)
     y = y.detach()
-    with _progress_bar(progress, len(boxes) * len(stages), "tiles") as bar, \
-            torch.enable_grad(), _frozen(model):
+    with progress_bar(progress, len(boxes) * len(stages), "tiles") as bar, \
+            torch.enable_grad(), frozen(model):
         def optimise(stage, v):
             s = scale if stage == "lr" else 1
             v_boxes = _scaled(boxes, s)
             weights = blend_weights(v_boxes, height // s, width // s)
             delta = _stage(v, y, model, stage_forward(model, stage), v_boxes, boxes, weights,
-                           stage=stage, steps=stages[stage], batch=batch, bar=bar, **opts)
-            return _project_whole(delta, eps, norm)
-        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, quantize, optimise)
+                           per_tile, stage=stage, steps=stages[stage], batch=batch, bar=bar)
+            return _project_whole(delta, options.eps, options.norm)
+        lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, options.quantize, optimise)
     return TiledResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
                        scale=scale, history=[], mode="independent", tiles=boxes,
-                       eps_tile=eps_tile, alpha_tile=alpha_tile, tile_fraction=frac)
+                       eps_tile=per_tile.eps, alpha_tile=per_tile.alpha, tile_fraction=frac)
 
 
 def resolve_tile(option, height: int, width: int) -> int | None:

@@ -36,12 +36,12 @@ from .collaborative import rescale
 from .data import PatchSampler, heldout_images, training_images
 from .metrics import psnr
 from .models import Bicubic
-from .models.base import quantize_8bit
+from .models.base import round_to_8bit_straight_through
 from .models.bicubic import bicubic_down
 from .models.hcflow import HCFlow
 from .models.irn import IRN
-from .models.pretrained import (MODELS, build_model, sha256, training_stages,
-                                verified_weights, weights_dir)
+from .models.registry import (TRAINABLE, build_model, sha256, training_stages,
+                              verified_weights, weights_dir)
 
 HOLD = 50  # steps at the initial learning rate (steps 10-50 time the --minutes budget)
 
@@ -61,14 +61,14 @@ def training_loss(model, y: torch.Tensor, reconstruction: str = "l1") -> torch.T
     if isinstance(model, (IRN, HCFlow)):
         lr, z = model.encode(y)  # HCFlow: per-level residuals of the predicted latents
         if isinstance(model, IRN) and model.z_mode == "sample":
-            sr = model.decode(quantize_8bit(lr), torch.randn_like(z))
+            sr = model.decode(round_to_8bit_straight_through(lr), torch.randn_like(z))
         else:
-            sr = model.decode(quantize_8bit(lr))
+            sr = model.decode(round_to_8bit_straight_through(lr))
         flat = torch.cat([t.flatten() for t in (z if isinstance(z, list) else [z])])
         latent = (s * s - 1) / (s * s) * flat.pow(2).mean()
     else:
-        lr = model._down(y)
-        sr = model._up(quantize_8bit(lr))
+        lr = model.down(y)
+        sr = model.up(round_to_8bit_straight_through(lr))
     return (RECONSTRUCTION_LOSSES[reconstruction](sr, y) + F.mse_loss(lr, bicubic_down(y, s))
             + latent)
 
@@ -119,7 +119,7 @@ def load_init(init: Path, model: str, scale: int) -> tuple[dict, list[dict], dic
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, choices=sorted(MODELS))
+    p.add_argument("--model", required=True, choices=sorted({name for name, _ in TRAINABLE}))
     p.add_argument("--scale", type=int, required=True, choices=(2, 4))
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--steps", type=int, help="number of optimiser steps")

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 STAGES='import json, sys
-from hcd_lite.models.pretrained import training_stages
+from hcd_lite.models.registry import training_stages
 for stage in training_stages(json.load(open(sys.argv[1]))):
     print(stage["replay_command"])'
 for manifest in data/weights/*.json; do

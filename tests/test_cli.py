@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 from hcd_lite import cli, collaborative, load_image
+from hcd_lite import options
 
 torch.set_num_threads(1)
 
@@ -272,8 +273,8 @@ def test_fast_preset_and_explicit_options():
     assert paper == dict(eps=0.3, norm="l2", seed=0, steps_hr=15, steps_lr=15, alpha=20 / 255,
                          schedule="constant", random_start=True)
     fast = cli.method_options(parse(["encode", "a", "b", "--fast", "--eps", "0.5"]))
-    assert fast == dict(paper, eps=0.5, steps_hr=collaborative.FAST["steps_hr"],
-                        steps_lr=collaborative.FAST["steps_lr"], alpha=0.5,
+    assert fast == dict(paper, eps=0.5, steps_hr=options.FAST.steps_hr,
+                        steps_lr=options.FAST.steps_lr, alpha=0.5,
                         schedule="geometric", random_start=False)
     mixed = cli.method_options(parse(["eval", "a", "--fast", "--steps-hr", "5", "--alpha", "0.1"]))
     assert mixed["steps_hr"] == 5 and mixed["alpha"] == 0.1 and mixed["schedule"] == "geometric"

@@ -10,7 +10,7 @@ import hcd_lite
 from hcd_lite.models import IRN, BicubicSR, EncoderDecoder, HCFlow
 from hcd_lite.models.bicubic import bicubic_down, bicubic_up
 from hcd_lite.models.hcflow import InvConv1x1
-from hcd_lite.models.pretrained import SHIPPED_CONFIGS, build_model, sha256, weights_dir
+from hcd_lite.models.registry import TRAINABLE, build_model, sha256, weights_dir
 from hcd_lite.train import main as train_main, training_loss
 
 SHIPPED = sorted(p.stem for p in weights_dir().glob("*.pt"))
@@ -26,7 +26,7 @@ def randomize(model, std=0.05, seed=0):
     return model
 
 
-@pytest.mark.parametrize("name,scale", sorted(SHIPPED_CONFIGS))
+@pytest.mark.parametrize("name,scale", sorted(TRAINABLE))
 def test_shapes(name, scale):
     model = build_model(name, scale)
     y = torch.rand(2, 3, 32, 48)

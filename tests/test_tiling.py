@@ -202,7 +202,8 @@ def test_resolve_tile():
 
 def test_speed_options_of_the_optimiser(y128):
     """The options the fast path and the tiles use: step schedule, PSNR record, FAST."""
-    from hcd_lite.collaborative import FAST, step_length
+    from hcd_lite.options import FAST
+    from hcd_lite.pgd import step_length
 
     assert [step_length(0.3, "geometric", t) for t in (1, 2, 3)] == [0.3, 0.15, 0.075]
     assert step_length(0.3, "constant", 7) == 0.3
@@ -220,5 +221,5 @@ def test_speed_options_of_the_optimiser(y128):
         hcd(y, Bicubic(4), schedule="cosine")
     model = Bicubic(4)
     base = rescale(y128, model).psnr(y128)
-    paper, fast = hcd(y128, model).psnr(y128) - base, hcd(y128, model, **FAST).psnr(y128) - base
-    assert torch.all(fast > 0.9 * paper) and len(hcd(y128, model, **FAST).history) == 6
+    paper, fast = hcd(y128, model).psnr(y128) - base, hcd(y128, model, options=FAST).psnr(y128) - base
+    assert torch.all(fast > 0.9 * paper) and len(hcd(y128, model, options=FAST).history) == 6

@@ -48,8 +48,10 @@ def crop_to_multiple(y: torch.Tensor, scale: int) -> torch.Tensor:
     return y[..., : h - h % scale, : w - w % scale]
 
 
-def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Round to the 256 levels of an 8-bit image, passing gradients straight through."""
+def round_to_8bit_straight_through(x: torch.Tensor) -> torch.Tensor:
+    """Round to the 256 levels of an 8-bit image in the forward pass, passing gradients
+    straight through (identity backward; for training). :func:`hcd_lite.images.round_to_8bit`
+    is the same rounding with no gradient."""
     return x + ((x.clamp(0, 1) * 255).round() / 255 - x).detach()
 
 

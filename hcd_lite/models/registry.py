@@ -1,4 +1,4 @@
-"""The shipped backbones: their configurations and checksum-verified loading.
+"""The one registry of backbones: names, display labels, configurations, checksum-verified loading.
 
 Weights live in ``data/weights/<name>_x<scale>.pt`` next to a JSON manifest written by
 ``python -m hcd_lite.train`` (configuration, command, data, steps, wall time, validation
@@ -13,29 +13,60 @@ from pathlib import Path
 
 import torch
 
+from dataclasses import dataclass
+
 from .base import RescalingModel
+from .bicubic import Bicubic
 from .convnets import BicubicSR, EncoderDecoder
 from .hcflow import HCFlow
 from .irn import IRN
 
-MODELS = {"irn": IRN, "irn_sampled_z": IRN, "encoder_decoder": EncoderDecoder,
-          "bicubic_sr": BicubicSR, "hcflow": HCFlow}
 
-# The compact configurations we train and ship (chosen to run HCD on a laptop CPU).
-SHIPPED_CONFIGS = {
-    ("irn", 2): dict(blocks=3, width=16, z_mode="zero"),
-    ("irn", 4): dict(blocks=3, width=16, z_mode="zero"),
-    # The same IRN trained and used with z ~ N(0, 1), as published. No weights ship for it:
-    # chapter 9 trains it next to the zero-latent IRN to compare the two latent modes.
-    ("irn_sampled_z", 2): dict(blocks=3, width=16, z_mode="sample"),
-    ("encoder_decoder", 2): dict(width=48, blocks=4),
-    ("encoder_decoder", 4): dict(width=48, blocks=4),
-    ("bicubic_sr", 2): dict(width=48, blocks=6),
-    ("bicubic_sr", 4): dict(width=48, blocks=6),
+@dataclass(frozen=True)
+class Entry:
+    """One backbone: its display ``label``, its class, its configuration per scale (the
+    compact ones we train, sized to run HCD on a laptop CPU) and whether weights ship."""
+
+    label: str
+    cls: type
+    configs: dict
+    ships_weights: bool = True
+
+
+REGISTRY = {
+    "bicubic": Entry("Bicubic & Bicubic", Bicubic, {2: {}, 4: {}}, ships_weights=False),
+    "bicubic_sr": Entry("Bicubic & SR net", BicubicSR,
+                        {2: dict(width=48, blocks=6), 4: dict(width=48, blocks=6)}),
+    "encoder_decoder": Entry("Encoder-decoder", EncoderDecoder,
+                             {2: dict(width=48, blocks=4), 4: dict(width=48, blocks=4)}),
+    "irn": Entry("IRN-lite", IRN, {2: dict(blocks=3, width=16, z_mode="zero"),
+                                   4: dict(blocks=3, width=16, z_mode="zero")}),
     # Sized to about IRN-lite's parameter count at each scale (186k / 580k).
-    ("hcflow", 2): dict(steps=2, width=16, cond_width=32, cond_blocks=3),
-    ("hcflow", 4): dict(steps=3, width=16, cond_width=32, cond_blocks=3),
+    "hcflow": Entry("HCFlow-lite", HCFlow,
+                    {2: dict(steps=2, width=16, cond_width=32, cond_blocks=3),
+                     4: dict(steps=3, width=16, cond_width=32, cond_blocks=3)}),
+    # IRN trained and used with z ~ N(0, 1), as published. No weights ship for it: chapter 9
+    # trains it next to the zero-latent IRN to compare the two latent modes.
+    "irn_sampled_z": Entry("IRN-lite (sampled z)", IRN,
+                           {2: dict(blocks=3, width=16, z_mode="sample")}, ships_weights=False),
 }
+
+#: The backbones the book and the quality benchmark compare, weakest family first.
+BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn", "hcflow")
+#: ``(name, scale)`` of every model ``python -m hcd_lite.train`` can train.
+TRAINABLE = tuple((name, scale) for name, e in REGISTRY.items() if e.cls is not Bicubic
+                  for scale in e.configs)
+
+
+def label(name: str) -> str:
+    """The display label of a backbone, e.g. ``"IRN-lite"``."""
+    return _entry(name).label
+
+
+def _entry(name: str) -> Entry:
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r}; choose one of {sorted(REGISTRY)}")
+    return REGISTRY[name]
 
 
 def weights_dir() -> Path:
@@ -45,12 +76,11 @@ def weights_dir() -> Path:
 
 
 def build_model(name: str, scale: int, **config) -> RescalingModel:
-    """An untrained model; ``config`` overrides the shipped configuration."""
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    if (name, scale) not in SHIPPED_CONFIGS:
-        raise ValueError(f"no {name!r} model at scale {scale}; available: {sorted(SHIPPED_CONFIGS)}")
-    return MODELS[name](scale, **{**SHIPPED_CONFIGS[(name, scale)], **config})
+    """An untrained model; ``config`` overrides the registered configuration."""
+    entry = _entry(name)
+    if scale not in entry.configs:
+        raise ValueError(f"no {name!r} model at scale {scale}; scales: {sorted(entry.configs)}")
+    return entry.cls(scale, **{**entry.configs[scale], **config})
 
 
 def sha256(path: Path) -> str:
@@ -94,9 +124,15 @@ def load_pretrained(name: str, scale: int) -> RescalingModel:
     ``"irn_sampled_z"`` (IRN with a random latent) loads only after you train it yourself
     (``python -m hcd_lite.train --model irn_sampled_z --scale 2``).
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    if _entry(name).cls is Bicubic:
+        raise ValueError("Bicubic has no weights; use hcd_lite.Bicubic(scale) or "
+                         "load_backbone('bicubic', scale)")
     manifest = load_manifest(name, scale)
     model = build_model(name, scale, **manifest["config"])
     model.load_state_dict(verified_weights(weights_dir() / f"{name}_x{scale}.pt", manifest))
     return model.freeze()
+
+
+def load_backbone(name: str, scale: int) -> RescalingModel:
+    """Any registered backbone, ready to use: ``"bicubic"`` (no weights) or shipped weights."""
+    return Bicubic(scale) if _entry(name).cls is Bicubic else load_pretrained(name, scale)

@@ -1,6 +1,6 @@
 """Quality benchmark: every shipped backbone, with and without collaborative examples.
 
-    python -m hcd_lite.benchmark [--crop 256] [--scales 2 4] [--methods baseline hcd]
+    python -m hcd_lite.quality [--crop 256] [--scales 2 4] [--methods baseline hcd]
 
 prints PSNR-Y / SSIM-Y (8-bit LR, border cropped by the scale) per backbone, scale and
 method, averaged over the held-out images, with per-image gains and the seconds taken.
@@ -16,35 +16,31 @@ from tqdm.auto import tqdm
 
 from . import collaborative
 from .data import center_crop, heldout_images
-from .models import Bicubic, load_pretrained
+from .models import BACKBONES, load_backbone
+from .options import PAPER, Options
 
-BACKBONES = ("bicubic", "bicubic_sr", "encoder_decoder", "irn", "hcflow")
-# Every method as f(y, model, steps=15, **optimiser_options); hcd uses ``steps`` per stage.
+#: The compared methods, each ``f(y, model, options) -> CollaborativeResult``.
 METHODS = {
-    "baseline": lambda y, m, steps=0, quantize=True, **_: collaborative.rescale(y, m, quantize),
-    "adversarial_lr": collaborative.adversarial_lr,
-    "collaborative_hr": collaborative.collaborative_hr,
-    "collaborative_lr": collaborative.collaborative_lr,
-    "hcd": lambda y, m, steps=15, **kw: collaborative.hcd(y, m, steps, steps, **kw),
+    "baseline": lambda y, m, o: collaborative.rescale(y, m, o.quantize),
+    "adversarial_lr": lambda y, m, o: collaborative.adversarial_lr(y, m, options=o),
+    "collaborative_hr": lambda y, m, o: collaborative.collaborative_hr(y, m, options=o),
+    "collaborative_lr": lambda y, m, o: collaborative.collaborative_lr(y, m, options=o),
+    "hcd": lambda y, m, o: collaborative.hcd(y, m, options=o),
 }
 
 
-def backbone(name: str, scale: int):
-    """``"bicubic"`` (no weights) or a shipped backbone, frozen."""
-    return Bicubic(scale) if name == "bicubic" else load_pretrained(name, scale)
-
-
 def evaluate_methods(model, images: dict, methods=("baseline", "hcd"), progress=False,
-                     **options) -> list[dict]:
-    """One row per (method, image): ``psnr``, ``ssim``, ``seconds``; ``options`` go to the
-    optimisers (steps, eps, alpha...; ``steps`` is per stage for hcd). Images are
-    ``{name: [1, 3, H, W]}``."""
+                     options: Options = PAPER, **overrides) -> list[dict]:
+    """One row per (method, image): ``psnr``, ``ssim``, ``seconds``. ``options`` (with
+    ``overrides``) go to the optimisers; the single-stage methods run ``steps_lr`` /
+    ``steps_hr`` steps of their stage. Images are ``{name: [1, 3, H, W]}``."""
+    options = options.replace(**overrides)
     rows = []
     for method in tqdm(methods, disable=not progress, desc=type(model).__name__):
         fn = METHODS[method]
         for name, y in images.items():
             start = time.perf_counter()
-            r = fn(y, model, **options)
+            r = fn(y, model, options)
             seconds = time.perf_counter() - start
             rows.append(dict(method=method, image=name, psnr=float(r.psnr(y)[0]),
                              ssim=float(r.ssim(y)[0]), seconds=seconds))
@@ -83,12 +79,12 @@ def main(argv=None):
     if args.crop:
         images = {k: center_crop(v, args.crop) for k, v in images.items()}
     print(f"held-out images: {', '.join(f'{k} {tuple(v.shape[-2:])}' for k, v in images.items())}")
-    print("defaults: eps=0.3, alpha=20/255, 15 steps per stage, random start, LR stored as 8-bit")
+    print(f"options: {PAPER}")
     print(f"{'backbone':16s} {'scale':>5s} {'method':17s} {'PSNR-Y':>7s} {'SSIM-Y':>7s} "
           f"{'gain dB':>8s} {'improved':>8s} {'s/image':>8s}")
     for scale in args.scales:
         for name in args.backbones:
-            rows = evaluate_methods(backbone(name, scale), images, args.methods, progress=True)
+            rows = evaluate_methods(load_backbone(name, scale), images, args.methods, progress=True)
             for method, s in summarise(rows).items():
                 print(f"{name:16s} {scale:5d} {method:17s} {s['psnr']:7.2f} {s['ssim']:7.4f} "
                       f"{s['gain']:+8.2f} {s['improved']:>4d}/{s['images']:<3d} "

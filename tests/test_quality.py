@@ -3,13 +3,14 @@ import pytest
 import torch
 
 from hcd_lite import Bicubic
-from hcd_lite.benchmark import evaluate_methods, main, summarise
+from hcd_lite.quality import evaluate_methods, main, summarise
 
 
 def test_evaluate_and_summarise_on_bicubic():
     gen = torch.Generator().manual_seed(0)
     images = {f"img{i}": torch.rand(1, 3, 32, 32, generator=gen) for i in range(2)}
-    rows = evaluate_methods(Bicubic(2), images, ("baseline", "hcd", "adversarial_lr"), steps=3)
+    rows = evaluate_methods(Bicubic(2), images, ("baseline", "hcd", "adversarial_lr"),
+                            steps_hr=3, steps_lr=3)
     assert len(rows) == 6
     s = summarise(rows)
     assert s["baseline"]["gain"] == 0 and s["baseline"]["improved"] == 0

@@ -1,6 +1,6 @@
 """Performance benchmark: seconds, autograd overhead, peak memory, speed-ups and tiling.
 
-    python -m hcd_lite.bench [--sections timing speed tiling div2k] [--threads 1] [--quick]
+    python -m hcd_lite.perf [--sections timing speed tiling div2k] [--threads 1] [--quick]
 
 A script that prints figures (not a test). Sections:
 

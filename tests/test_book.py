@@ -1,4 +1,4 @@
-"""The helpers the chapters share (hcd_lite.report): glue values, tables, the quoted Table 1."""
+"""The helpers the chapters share (hcd_lite.book): glue values, tables, the quoted Table 1."""
 import re
 
 import numpy as np
@@ -8,8 +8,8 @@ from IPython.core.formatters import format_display_data
 from IPython.display import HTML, Markdown
 from myst_nb.core.variables import format_plain_text
 
-from hcd_lite import report
-from hcd_lite.report import PAPER_TABLE1, glue_all, glue_value, html_table, markdown_table
+from hcd_lite import book
+from hcd_lite.book import PAPER_TABLE1, glue_all, glue_value, html_table, markdown_table
 
 
 def pasted_text(value, fmt=""):
@@ -75,7 +75,7 @@ def test_html_table():
 
 
 def test_paper_table1_is_the_quoted_shape():
-    assert set(report.__all__) >= {"PAPER_TABLE1", "glue_all", "markdown_table", "html_table"}
+    assert set(book.__all__) >= {"PAPER_TABLE1", "glue_all", "markdown_table", "html_table"}
     assert list(PAPER_TABLE1)[:2] == ["Bicubic & Bicubic", "Bicubic & EDSR"]
     for method, cols in PAPER_TABLE1.items():
         assert set(cols) == {"Set5", "DIV2K"}, method
