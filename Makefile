@@ -1,6 +1,7 @@
 # On a fresh machine with Python 3.11 only:
 #   make book   build the whole book, executing every chapter (output in _build/html)
-#   make test   the whole test suite: tests/ and every notebook under book/ (nbval)
+#   make test   the whole test suite: lint (ruff, notebooks included), tests/ and one book build
+#               that executes every chapter (its notebook test) and feeds the browser test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ PIP    := $(BIN)/python -m pip
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: venv book test browser-deps clean
+.PHONY: venv book test lint browser-deps clean
 
 venv: $(STAMP)
 
@@ -29,8 +30,13 @@ book: venv
 	$(BIN)/jupyter-book build . -W -n --keep-going --all
 	touch _build/.book-build-ok
 
-test: venv browser-deps
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env
+test: venv browser-deps lint
+	$(BIN)/python -m pytest
+
+# Line length, unused imports and variables, undefined names: the package, the tests and the
+# notebooks (ruff reads .ipynb itself). Settings in pyproject.toml.
+lint: venv
+	$(BIN)/ruff check .
 
 # Browser tests drive Debian's Chromium (`playwright install` cannot download browsers here).
 browser-deps:

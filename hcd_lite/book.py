@@ -1,16 +1,28 @@
-"""Helpers the chapters share to put computed results into the text of the book.
+"""The helpers the chapters share, d2l-style: one import for what two chapters need.
 
-:func:`glue_all` stores values for a page's ``{glue:text}`` and ``{glue:md}`` roles,
-:func:`markdown_table` and :func:`html_table` render computed tables, :func:`device_words`
-names a training device in a sentence, and
-:data:`PAPER_TABLE1` holds the figures the chapters quote from the HCD paper's Table 1.
+* :func:`heldout_crops`: the chapters' fast stand-in for the held-out images;
+* :func:`~hcd_lite.models.label`: display labels of the backbones (from the one registry);
+* :data:`PAPER_TABLE1`, :data:`PAPER_TABLE2`, :data:`PAPER_TABLE3`: figures QUOTED from the
+  HCD paper (Xu et al., ICCV 2023), never computed here;
+* :func:`glue_all`: values for a page's ``{glue:text}`` / ``{glue:md}`` roles;
+  :func:`markdown_table` / :func:`html_table`: computed tables;
+* :func:`expect`: the hidden check that guards a verdict written in the prose.
+
 IPython and myst-nb are imported only when a helper needs them.
 """
 from __future__ import annotations
 
 import html
 
-__all__ = ["PAPER_TABLE1", "device_words", "glue_all", "glue_value", "html_table", "markdown_table"]
+import torch
+
+from .data import center_crop, heldout_images
+from .models import label
+
+__all__ = ["PAPER_SINGLE_STAGE_GAINS", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3",
+           "ClaimNotSupported", "device_words",
+           "expect", "glue_all", "glue_value", "heldout_crops", "html_table", "label",
+           "markdown_table"]
 
 # Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
 # channel; None: the paper gives no SSIM. These are the paper's numbers, not computed here.
@@ -25,9 +37,42 @@ PAPER_TABLE1 = {
     "HCFlow+HCD (N=15)": {"Set5": (36.99, 0.9506), "DIV2K": (35.36, 0.9352)},
 }
 
+# Quoted from the paper, Table 2 (IRN, 2x, Set5): (N_x, N_y) -> (PSNR dB, SSIM), and the
+# gains over plain IRN its Section 4.3 gives for the single stages (dB). Not computed here.
+PAPER_TABLE2 = {(15, 0): (44.45, 0.9880), (0, 15): (44.37, 0.9879), (15, 15): (44.67, 0.9886)}
+PAPER_SINGLE_STAGE_GAINS = {"lr": 0.46, "hr": 0.38}
+
+# Quoted from the paper, Table 3 (IRN + HCD, 2x, Set5): iterations N per level ->
+# (PSNR dB, SSIM, downscaling seconds per image); upscaling took 0.03 s whatever N.
+PAPER_TABLE3 = {1: (44.10, 0.9872, 0.33), 5: (44.52, 0.9882, 1.61),
+                10: (44.61, 0.9884, 2.98), 15: (44.67, 0.9886, 3.97),
+                20: (44.66, 0.9872, 5.26)}
+PAPER_TABLE3_UPSCALING_SECONDS = 0.03
+
+
+class ClaimNotSupported(AssertionError):
+    """A sentence of the book states something the freshly computed data no longer support."""
+
+
+def expect(condition, claim: str) -> None:
+    """Guard a verdict the prose states: raise :class:`ClaimNotSupported` naming ``claim``
+    when ``condition`` is false, so the build fails and a person rewrites the sentence.
+
+    >>> expect(3 > 2, "three beats two")
+    """
+    if not bool(condition):
+        raise ClaimNotSupported(f"the text says {claim!r}, but the data computed in this run "
+                                "do not support it: rewrite the sentence or fix the code")
+
+
+def heldout_crops(size: int, multiple: int = 4) -> dict[str, torch.Tensor]:
+    """``{name: [1, 3, size, size]}``: central crops of the held-out images, the chapters'
+    fast stand-in for the full images (``heldout_images(multiple)`` before cropping)."""
+    return {name: center_crop(img, size) for name, img in heldout_images(multiple).items()}
+
 
 class GluedText:
-    """A string that pastes as Markdown with ``{glue:md}`` and as plain text with ``{glue:text}``."""
+    """A string that pastes as Markdown with ``{glue:md}``, as plain text with ``{glue:text}``."""
 
     def __init__(self, text: str):
         self.text = text
@@ -82,7 +127,7 @@ def markdown_table(header, rows, caption: str | None = None):
 
 
 def html_table(header, rows):
-    """Header and rows of cells -> an IPython ``HTML`` table, rendered alike in Jupyter and the book.
+    """Header and rows of cells -> an IPython ``HTML`` table (alike in Jupyter and the book).
 
     Cells are shown with ``str`` and HTML-escaped (``&``, ``<``, ``>``).
     """

@@ -75,18 +75,6 @@ def history_curves(history: list, stage: str | None = None) -> dict:
             "psnr": np.array([h["psnr"] for h in rows]).reshape(len(rows), -1)}
 
 
-def history_curves(history: list, stage: str | None = None) -> dict:
-    """Step-indexed arrays from ``result.history`` for plotting.
-
-    Returns ``{"step": [T], "loss": [T, N], "psnr": [T, N]}``; ``step`` counts from 1
-    over the selected stage (``"hr"``/``"lr"``) or over all stages in order (``None``).
-    """
-    rows = [h for h in history if stage is None or h["stage"] == stage]
-    return {"step": np.arange(1, len(rows) + 1),
-            "loss": np.array([h["loss"] for h in rows]).reshape(len(rows), -1),
-            "psnr": np.array([h["psnr"] for h in rows]).reshape(len(rows), -1)}
-
-
 def run(y, model, stages: dict, options: Options = PAPER, *, direction: int = 1,
         progress=None, grad_fns: dict | None = None) -> CollaborativeResult:
     """Run the HR stage and/or the LR stage in Algorithm 1's order.

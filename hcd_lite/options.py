@@ -81,6 +81,8 @@ class Options:
         return self.replace(eps=self.eps * factor, alpha=self.alpha * factor)
 
 
+#: Algorithm 1 of the paper: 15 HR + 15 LR steps of 20/255 in an L2 ball of 0.3, random start.
 PAPER = Options()
+#: The measured fast preset: 2 + 4 geometric steps from zero, the first as long as ``eps``.
 FAST = Options(steps_hr=2, steps_lr=4, alpha=PAPER.eps, schedule="geometric",
                random_start=False, record_psnr=False)

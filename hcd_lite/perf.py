@@ -12,7 +12,7 @@ A script that prints figures (not a test). Sections:
   work; target <= 1.1); the peak memory (RSS of a fresh process) and torch threads.
 * ``speed``: HCD on the three held-out 256x256 crops, IRN-lite x4, every variant in the
   same run: the paper's 15 + 15 (the "before"), without the per-step PSNR record,
-  :data:`hcd_lite.collaborative.FAST`, other step counts, bfloat16 autocast of the
+  :data:`hcd_lite.options.FAST`, other step counts, bfloat16 autocast of the
   gradient passes, 2 threads; mean PSNR gain and speed-up over the "before".
 * ``tiling``: a 512x512 image untiled vs in 256- and 128-pixel tiles (IRN-lite x4), in
   both modes of :func:`hcd_lite.tiling.tiled`: PSNR difference, peak memory.
@@ -36,6 +36,8 @@ import time
 
 import torch
 
+from .options import FAST, PAPER
+
 GIB = 1024 ** 3
 
 
@@ -57,7 +59,7 @@ def timed(fn, *args, **kwargs):
 def step_times(model, y, repeats=3):
     """Median (wall, CPU) seconds of one forward+backward of ``up(down(.))`` and of ``up(.)``
     with respect to the input, the work of one HR / LR step."""
-    from .collaborative import _frozen
+    from .pgd import frozen
 
     def hr():
         d = torch.zeros_like(y).requires_grad_(True)
@@ -70,7 +72,7 @@ def step_times(model, y, repeats=3):
         torch.autograd.grad(((model.up(x + d) - y) ** 2).mean(), d)
 
     out = {}
-    with torch.enable_grad(), _frozen(model):
+    with torch.enable_grad(), frozen(model):
         for name, fn in (("hr", hr), ("lr", lr)):
             fn()  # warm-up
             runs = [timed(fn)[1:] for _ in range(repeats)]
@@ -130,7 +132,7 @@ def _setup(threads):
 
 def work_timing(backbone: str, scale: int, kind: str, threads: int, steps: int) -> dict:
     from . import collaborative as C
-    from .benchmark import backbone as load
+    from .models import load_backbone as load
 
     out = _setup(threads)
     model = load(backbone, scale)
@@ -142,7 +144,7 @@ def work_timing(backbone: str, scale: int, kind: str, threads: int, steps: int) 
              "lr": lambda: C.collaborative_lr(y, model, steps, progress=False),
              "hr": lambda: C.collaborative_hr(y, model, steps, progress=False),
              "hcd": lambda: C.hcd(y, model, steps, steps, progress=False),
-             "fast": lambda: C.hcd(y, model, progress=False, **C.FAST)}
+             "fast": lambda: C.hcd(y, model, options=FAST, progress=False)}
     for name, fn in calls.items():
         r, wall, cpu = timed(fn)
         out[name] = dict(wall=wall, cpu=cpu, gain=r.psnr(y).item() - base)
@@ -152,23 +154,22 @@ def work_timing(backbone: str, scale: int, kind: str, threads: int, steps: int) 
 
 SPEED_VARIANTS = {
     # name: (options for hcd(), wrapper, threads or None for the default)
-    "before: paper 15+15": (dict(), None, None),
-    "15+15, no PSNR record": (dict(record_psnr=False), None, None),
-    "FAST 2+4 geometric": ("FAST", None, None),
-    "3+3 geometric, zero start": (dict(steps_hr=3, steps_lr=3, alpha=0.3, schedule="geometric",
-                                       random_start=False, record_psnr=False), None, None),
-    "5+5 constant (paper's alpha)": (dict(steps_hr=5, steps_lr=5, record_psnr=False), None,
-                                     None),
-    "FAST + bf16 autocast": ("FAST", "bf16", None),
-    "paper 15+15, 2 threads": (dict(), None, 2),
-    "FAST, 2 threads": ("FAST", None, 2),
+    "before: paper 15+15": (PAPER, None, None),
+    "15+15, no PSNR record": (PAPER.replace(record_psnr=False), None, None),
+    "FAST 2+4 geometric": (FAST, None, None),
+    "3+3 geometric, zero start": (FAST.replace(steps_hr=3, steps_lr=3), None, None),
+    "5+5 constant (paper's alpha)": (PAPER.replace(steps_hr=5, steps_lr=5, record_psnr=False),
+                                     None, None),
+    "FAST + bf16 autocast": (FAST, "bf16", None),
+    "paper 15+15, 2 threads": (PAPER, None, 2),
+    "FAST, 2 threads": (FAST, None, 2),
 }
 
 
 def work_speed(backbone: str, scale: int, crop: int, threads: int, variants: list[str],
                repeats: int) -> dict:
     from . import collaborative as C
-    from .benchmark import backbone as load
+    from .models import load_backbone as load
     from .data import center_crop, heldout_images
 
     _setup(threads)
@@ -179,12 +180,11 @@ def work_speed(backbone: str, scale: int, crop: int, threads: int, variants: lis
     for _ in range(repeats):  # interleaved, so load changes hit every variant alike
         for v in variants:
             opts, wrap, nthreads = SPEED_VARIANTS[v]
-            opts = dict(C.FAST) if opts == "FAST" else dict(opts)
             m = Autocast(model) if wrap == "bf16" else model
             torch.set_num_threads(nthreads or threads)
             wall = cpu = 0.0
             for k, y in images.items():
-                r, w, c = timed(C.hcd, y, m, progress=False, **opts)
+                r, w, c = timed(C.hcd, y, m, options=opts, progress=False)
                 wall, cpu = wall + w, cpu + c
                 results[v]["gain"][k] = r.psnr(y).item() - base[k]
             results[v]["wall"].append(wall / len(images))
@@ -203,10 +203,9 @@ def work_tiling(kind: str, tile: int | None, overlap: int, threads: int, fast: b
     model = load_pretrained("irn", 4)
     y = image(kind)
     out["size"] = tuple(y.shape[-2:])
-    opts = dict(C.FAST) if fast else {}
     base = C.rescale(y, model).psnr(y).item()
     r, wall, cpu = timed(tiled, "hcd", y, model, tile=tile, overlap=overlap, mode=mode,
-                         progress=False, **opts)  # tile=None: untiled
+                         options=FAST if fast else PAPER, progress=False)  # tile=None: untiled
     out.update(tiles=len(r.tiles), eps_tile=r.eps_tile)
     out.update(wall=wall, cpu=cpu, psnr=r.psnr(y).item(), gain=r.psnr(y).item() - base,
                norm_hr=r.delta_hr.norm().item(), norm_lr=r.delta_lr.norm().item(),
@@ -311,7 +310,7 @@ def section_div2k(args):
 
 
 def main(argv=None):
-    from .benchmark import BACKBONES
+    from .models import BACKBONES
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)

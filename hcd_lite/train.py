@@ -135,11 +135,13 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--name", help="output file stem (default <model>_x<scale>)")
     p.add_argument("--out", type=Path, default=None, help="weights folder (default data/weights)")
-    p.add_argument("--work", type=Path, default=None, help="checkpoint folder (default runs/<name>)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="checkpoint folder (default runs/<name>)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     p.add_argument("--init", type=Path, default=None,
-                   help="start from these weights (with their manifest beside them) on a new schedule")
+                   help="start from these weights (with their manifest beside them) on a new "
+                        "schedule")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary line")
     return p.parse_args(argv)
 
@@ -183,7 +185,8 @@ def main(argv=None) -> dict:
 
     def save_checkpoint():
         torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=step,
-                        total=total, elapsed=elapsed, last_loss=last_loss, sampler=sampler.gen.get_state(),
+                        total=total, elapsed=elapsed, last_loss=last_loss,
+                        sampler=sampler.gen.get_state(),
                         torch_rng=torch.get_rng_state()), ckpt_path)
 
     bar = tqdm(total=total, initial=step, desc=name, mininterval=5, disable=args.quiet)
@@ -193,7 +196,8 @@ def main(argv=None) -> dict:
             timer = time.time()
         if total is None and step == HOLD:  # --minutes: fix the step count from the speed so far
             per_step = (time.time() - timer) / (HOLD - 10)
-            total = max(HOLD + 1, int((args.minutes * 60 - (time.time() - start)) / per_step) + HOLD)
+            left = args.minutes * 60 - (time.time() - start)
+            total = max(HOLD + 1, int(left / per_step) + HOLD)
             bar.reset(total=total)
             bar.update(step)
         for group in opt.param_groups:

@@ -47,7 +47,8 @@ def _png(fig) -> str:
 
 def _format_value(value, fmt: str | None) -> str:
     """Text shown beside a slider: ``fmt`` for floats (``None``: ``str``), ``str`` otherwise."""
-    if fmt is not None and isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+    if fmt is not None and isinstance(value, numbers.Real) \
+            and not isinstance(value, numbers.Integral):
         return fmt.format(value)
     return str(value)
 

@@ -85,3 +85,27 @@ def test_paper_table1_is_the_quoted_shape():
     for model in ("IRN", "HCFlow"):                          # HCD rows improve on their backbone
         for data in ("Set5", "DIV2K"):
             assert PAPER_TABLE1[f"{model}+HCD (N=15)"][data][0] > PAPER_TABLE1[model][data][0]
+
+
+def test_expect_passes_quietly_and_names_the_claim_when_it_fails():
+    assert book.expect(np.float64(1.0) > 0, "positive") is None
+    with pytest.raises(book.ClaimNotSupported, match="HCD beats both single stages"):
+        book.expect(torch.tensor(False), "HCD beats both single stages")
+
+
+def test_heldout_crops_are_central_and_of_the_asked_size():
+    crops = book.heldout_crops(64)
+    full = book.heldout_images()
+    assert list(crops) == list(full)
+    for name, c in crops.items():
+        h, w = full[name].shape[-2:]
+        top, left = (h - 64) // 2, (w - 64) // 2
+        assert c.shape == (1, 3, 64, 64)
+        assert torch.equal(c, full[name][..., top:top + 64, left:left + 64])
+
+
+def test_quoted_paper_tables_agree_with_each_other():
+    # Table 3's N = 15 row is Table 2's HCD (15, 15) row; Table 1 lists IRN+HCD above IRN.
+    assert book.PAPER_TABLE3[15][:2] == book.PAPER_TABLE2[15, 15]
+    assert book.PAPER_TABLE1["IRN+HCD (N=15)"]["Set5"][0] > book.PAPER_TABLE1["IRN"]["Set5"][0]
+    assert book.label("irn") == "IRN-lite"

@@ -17,11 +17,8 @@ For every page listed in ``_toc.yml`` (root and chapters, parsed with the same
 
 A full-page screenshot of each page goes to ``_build/screenshots/``.
 
-The book is built (``jupyter-book build . -W -n --keep-going --all``, which executes every
-chapter) when ``_build/html`` is missing a page, when the last build failed (no
-``_build/.book-build-ok``, which this test and ``make book`` write after a successful build), or
-when the build is older than any chapter of the toc, ``_toc.yml``, ``_config.yml``, asset of
-``book/`` (vendored JS, bib, images) or ``hcd_lite`` source. ``HCD_BOOK_ROOT`` points the test at
+The HTML comes from the session's one book build (``book_html`` in ``conftest.py``, see
+``book_build.py``), which also executes every chapter. ``HCD_BOOK_ROOT`` points the test at
 another book folder laid out like the repository (used to develop it on a scratch book).
 
 Needs /usr/bin/chromium (``make browser-deps``); without it the test skips, except under CI
@@ -29,11 +26,9 @@ Needs /usr/bin/chromium (``make browser-deps``); without it the test skips, exce
 """
 from __future__ import annotations
 
-import fnmatch
 import html.parser
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -45,9 +40,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-ROOT = Path(os.environ.get("HCD_BOOK_ROOT", REPO)).resolve()
-HTML = ROOT / "_build" / "html"
+from book_build import DOCNAMES, ROOT
+
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -80,89 +74,6 @@ def _no_browser(reason: str):
     if IN_CI:
         pytest.fail(f"{reason} (CI is set: the browser test must run in CI; `make browser-deps`)")
     pytest.skip(reason)
-
-
-# --------------------------------------------------------------------------- pages from _toc.yml
-
-def toc_docnames(root: Path = ROOT) -> list[str]:
-    """Every document of ``_toc.yml`` (root first, in toc order), ``glob:`` entries expanded."""
-    from sphinx_external_toc.parsing import parse_toc_yaml
-
-    site = parse_toc_yaml(root / "_toc.yml")
-    names = list(site.keys())
-    if site.globs():
-        sources = []
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = [d for d in dirs if not d.startswith((".", "_build")) and d != "venv"]
-            rel = Path(folder).relative_to(root)
-            sources += [(rel / f).with_suffix("").as_posix() for f in files
-                        if f.endswith((".md", ".ipynb", ".rst"))]
-        for pattern in site.globs():
-            names += sorted(s for s in sources
-                            if fnmatch.fnmatchcase(s, pattern) and s not in names)
-    return names
-
-
-DOCNAMES = toc_docnames()
-
-
-# ---------------------------------------------------------------------------------- the build
-
-def _sources(root: Path, docnames: list[str]) -> list[Path]:
-    """What the HTML depends on: the toc's documents (not other notebooks of book/, which are
-    not built), the configuration, book/'s other assets (vendored JS, bib, images) and hcd_lite."""
-    found = [root / "_toc.yml", root / "_config.yml"]
-    found += [root / f"{d}{ext}" for d in docnames for ext in (".ipynb", ".md", ".rst")]
-    for folder, patterns in ((root / "book", ("*.bib", "*.js", "*.css", "*.png", "*.jpg",
-                                                "*.svg", "*.woff2")),
-                             (root / "hcd_lite", ("*.py",))):
-        for pattern in patterns:
-            found += [p for p in folder.rglob(pattern)
-                      if ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts]
-    return [p for p in found if p.is_file()]
-
-
-# Written after a successful build only (here and by `make book`), removed before each build:
-# the HTML left by a failed build (--keep-going writes it) is never taken as fresh.
-BUILD_OK = ROOT / "_build" / ".book-build-ok"
-
-
-def _stale(root: Path, docnames: list[str]) -> str | None:
-    pages = [root / "_build" / "html" / f"{d}.html" for d in docnames]
-    missing = [p for p in pages if not p.is_file()]
-    if missing:
-        return f"missing {missing[0].relative_to(root)}"
-    stamp = root / "_build" / BUILD_OK.name
-    if not stamp.is_file():
-        return f"no {stamp.relative_to(root)}: the last build failed or was not made here"
-    built = stamp.stat().st_mtime
-    newer = [p for p in _sources(root, docnames) if p.stat().st_mtime > built]
-    if newer:
-        return f"{newer[0].relative_to(root)} is newer than the HTML"
-    return None
-
-
-@pytest.fixture(scope="session")
-def book_html() -> Path:
-    reason = _stale(ROOT, DOCNAMES)
-    if reason:
-        jb = Path(sys.executable).with_name("jupyter-book")
-        cmd = [str(jb) if jb.exists() else "jupyter-book",
-               "build", ".", "-W", "-n", "--keep-going", "--all"]
-        print(f"\nbuilding the book ({reason}): {' '.join(cmd)}", flush=True)
-        BUILD_OK.unlink(missing_ok=True)
-        t0 = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=3600)
-        print(f"build took {time.monotonic() - t0:.0f} s", flush=True)
-        if proc.returncode != 0:
-            log = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout)  # Sphinx colours its log
-            pytest.fail(f"jupyter-book build failed (exit {proc.returncode}), end of its log:\n"
-                        + log[-8000:], pytrace=False)
-        BUILD_OK.touch()
-        still = _stale(ROOT, DOCNAMES)
-        assert still is None, f"after a successful build the HTML is still stale: {still}"
-    return HTML
 
 
 @pytest.fixture(scope="session")

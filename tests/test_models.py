@@ -73,7 +73,7 @@ def test_irn_is_invertible_before_quantisation(scale):
     y = torch.rand(1, 3, 32, 32, dtype=torch.float64)
     lr, z = model.encode(y)
     assert z.shape == (1, 3 * (scale ** 2 - 1), 32 // scale, 32 // scale)
-    assert not torch.allclose(lr, torch.nn.functional.avg_pool2d(y, scale))  # not a trivial identity
+    assert not torch.allclose(lr, torch.nn.functional.avg_pool2d(y, scale))  # not trivial
     torch.testing.assert_close(model.decode(lr, z), y, atol=1e-10, rtol=0)
 
 
@@ -190,7 +190,8 @@ def test_shipped_weights_load_with_checksum(stem):
 
 
 def test_every_shipped_backbone_is_present():
-    assert {"irn_x2", "irn_x4", "hcflow_x2", "hcflow_x4", "encoder_decoder_x2", "encoder_decoder_x4",
+    assert {"irn_x2", "irn_x4", "hcflow_x2", "hcflow_x4", "encoder_decoder_x2",
+            "encoder_decoder_x4",
             "bicubic_sr_x2", "bicubic_sr_x4"} <= set(SHIPPED)
     total = sum((weights_dir() / f"{s}.pt").stat().st_size for s in SHIPPED)
     assert total < 20 * 2 ** 20
@@ -254,7 +255,8 @@ def test_short_training_lowers_loss_and_resumes(tmp_path, monkeypatch):
     assert manifest["sha256"] == sha256(tmp_path / "w" / "bicubic_sr_x4.pt")
     trained = hcd_lite.load_pretrained("bicubic_sr", 4)  # what training wrote loads back
     with torch.no_grad():
-        assert training_loss(trained, crop) < 0.95 * training_loss(build_model("bicubic_sr", 4), crop)
+        untrained = build_model("bicubic_sr", 4)
+        assert training_loss(trained, crop) < 0.95 * training_loss(untrained, crop)
     again = train_main(args + ["--resume"])  # a finished run resumes to the same weights
     assert again["sha256"] == manifest["sha256"]
 

@@ -43,7 +43,7 @@ def check_divisible(y: torch.Tensor, scale: int) -> None:
 
 
 def crop_to_multiple(y: torch.Tensor, scale: int) -> torch.Tensor:
-    """Crop the bottom/right edge of ``y`` (``[..., H, W]``) so H and W are multiples of ``scale``."""
+    """Crop the bottom/right edge of ``y`` ``[..., H, W]`` so H and W are multiples of ``scale``."""
     h, w = y.shape[-2:]
     return y[..., : h - h % scale, : w - w % scale]
 

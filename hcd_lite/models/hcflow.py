@@ -85,7 +85,8 @@ class HCFlow(RescalingModel):
         self.config = dict(steps=steps, width=width, cond_width=cond_width,
                            cond_blocks=cond_blocks)
         levels = int(math.log2(scale))
-        self.squeezes, self.flows, self.predictors = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        self.squeezes, self.flows = nn.ModuleList(), nn.ModuleList()
+        self.predictors = nn.ModuleList()
         self.kept_channels, channels = [], 3
         for level in range(levels):
             last = level == levels - 1

@@ -74,7 +74,7 @@ class HaarDownsampling(nn.Module):
 
 
 class InvBlockExp(nn.Module):
-    """Affine coupling: x1 += F(x2); x2 = x2 * exp(s(x1)) + G(x1), s = clamp * (2 sigmoid(H) - 1)."""
+    """Affine coupling: x1 += F(x2); x2 = x2 * exp(s(x1)) + G(x1), s = c * (2 sigmoid(H) - 1)."""
 
     def __init__(self, channels: int, split: int, width: int, clamp: float = 1.0):
         super().__init__()

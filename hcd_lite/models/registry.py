@@ -33,6 +33,7 @@ class Entry:
     ships_weights: bool = True
 
 
+#: Every backbone by name; its ``label``, class, configuration per scale and weights.
 REGISTRY = {
     "bicubic": Entry("Bicubic & Bicubic", Bicubic, {2: {}, 4: {}}, ships_weights=False),
     "bicubic_sr": Entry("Bicubic & SR net", BicubicSR,
@@ -109,11 +110,13 @@ def verified_weights(path: Path, manifest: dict) -> dict:
     """The state dict in ``path`` (loaded ``weights_only``) after checking its manifest's sha256."""
     if not path.exists():
         raise FileNotFoundError(f"weights file {path} is missing; re-clone the repository or "
-                                f"retrain with: {manifest.get('command', 'python -m hcd_lite.train')}")
+                                f"retrain with: "
+                                f"{manifest.get('command', 'python -m hcd_lite.train')}")
     digest = sha256(path)
     if digest != manifest["sha256"]:
         raise ValueError(f"checksum mismatch for {path}: expected sha256 {manifest['sha256']}, "
-                         f"got {digest}; the file is corrupted or was replaced (restore it with git)")
+                         f"got {digest}; the file is corrupted or was replaced "
+                         "(restore it with git)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
