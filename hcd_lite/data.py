@@ -11,7 +11,7 @@ from pathlib import Path
 import skimage.data
 import torch
 
-from .images import load_image, sample_image
+from .images import EXTENSIONS, load_image, sample_image
 from .models.base import crop_to_multiple
 
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -26,8 +26,7 @@ def training_images() -> list[tuple[str, torch.Tensor]]:
     """(name, [1, 3, H, W]) pairs for training: bundled samples plus ``data/train/*``."""
     pairs = [(n, sample_image(n)) for n in TRAIN_IMAGES]
     pairs.append(("stereo_motorcycle_right", load_image(skimage.data.stereo_motorcycle()[1])))
-    extra = sorted(p for p in (REPO_DATA / "train").glob("*") if p.suffix.lower() in
-                   (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
+    extra = sorted(p for p in (REPO_DATA / "train").glob("*") if p.suffix.lower() in EXTENSIONS)
     pairs += [(f"data/train/{p.name}", load_image(p)) for p in extra]
     return pairs
 

@@ -1,9 +1,13 @@
+import zlib
+from contextlib import nullcontext
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from hcd_lite import load_image, sample_image, save_image, to_numpy_uint8
+from hcd_lite.images import EXTENSIONS, read_meta, remove_stale_temps
 
 
 @pytest.fixture
@@ -110,8 +114,55 @@ def test_bad_files_raise(tmp_path):
     with pytest.raises(FileNotFoundError, match="no image file"):
         load_image(tmp_path / "missing.png")
     (tmp_path / "junk.png").write_bytes(b"not an image")
-    with pytest.raises(ValueError, match="PNG, JPEG"):
+    with pytest.raises(ValueError, match=" ".join(EXTENSIONS)):
         load_image(tmp_path / "junk.png")
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty file"):
+        load_image(tmp_path / "empty.png")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def test_image_above_the_decompression_bomb_limit_raises_a_clear_error(tmp_path):
+    ihdr = (70_000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])  # 4.9e9 pixels claimed
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+                                        + png_chunk(b"IEND", b""))
+    with pytest.raises(ValueError, match="bomb.png.*MAX_IMAGE_PIXELS"):
+        load_image(tmp_path / "bomb.png")
+
+
+def write_png16(path, arr):
+    """A 16-bit RGB/RGBA PNG of ``arr`` (HxWx3/4 uint16), rows with PNG's Sub filter (whose
+    unfiltering depends on the 6/8 bytes per pixel); Pillow cannot write these."""
+    h, w, c = arr.shape
+    rows = []
+    for row in arr:
+        raw = np.frombuffer(row.astype(">u2").tobytes(), np.uint8).astype(int)
+        left = np.concatenate([np.zeros(2 * c, int), raw[:-2 * c]])
+        rows.append(b"\x01" + ((raw - left) % 256).astype(np.uint8).tobytes())
+    ihdr = w.to_bytes(4, "big") + h.to_bytes(4, "big") + bytes([16, 2 if c == 3 else 6, 0, 0, 0])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr)
+                     + png_chunk(b"IDAT", zlib.compress(b"".join(rows))) + png_chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_load_16bit_colour_png_at_full_precision(tmp_path, channels):
+    arr = np.random.default_rng(0).integers(0, 65536, (5, 7, channels), dtype=np.uint16)
+    write_png16(tmp_path / "a.png", arr)
+    with Image.open(tmp_path / "a.png") as im:  # what Pillow alone gives: the high bytes
+        assert np.array_equal(np.asarray(im), (arr >> 8).astype(np.uint8))
+    with pytest.warns(UserWarning, match="alpha") if channels == 4 else nullcontext():
+        t = load_image(tmp_path / "a.png")
+    expected = torch.from_numpy(arr[..., :3] / 65535.0).permute(2, 0, 1)[None].float()
+    assert torch.allclose(t, expected, atol=1e-7, rtol=0)
+    assert not torch.allclose(t * 255, (t * 255).round())  # not on the 1/255 grid
+
+
+def test_float64_input_becomes_float32(rgb8):
+    for src in (rgb8 / 255.0, torch.from_numpy(rgb8 / 255.0).permute(2, 0, 1)):
+        assert load_image(src).dtype == torch.float32
 
 
 def test_save_load_round_trip_exact(tmp_path, rgb8):
@@ -127,6 +178,45 @@ def test_save_clamps_and_rounds(tmp_path):
     t = torch.tensor([-0.5, 0.5 / 255 + 1e-4, 1.7]).view(1, 3, 1, 1)
     save_image(t, tmp_path / "a.png")
     assert np.asarray(Image.open(tmp_path / "a.png"))[0, 0].tolist() == [0, 1, 255]
+
+
+def test_save_metadata_and_read_meta(tmp_path, rgb8):
+    meta = {"model": "irn", "scale": 4, "source": {"sha256": "ab"}}
+    save_image(load_image(rgb8), tmp_path / "a.png", meta=meta)
+    assert read_meta(tmp_path / "a.png") == meta
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+    Image.fromarray(rgb8).save(tmp_path / "plain.png")
+    Image.fromarray(rgb8).save(tmp_path / "b.jpg")
+    for path in ("plain.png", "b.jpg", "missing.png"):
+        assert read_meta(tmp_path / path) is None
+    for bad in ([1, 2], "x", 3):
+        save_image(load_image(rgb8), tmp_path / "bad.png", meta=bad)
+        with pytest.warns(UserWarning, match="not a JSON object"):
+            assert read_meta(tmp_path / "bad.png") is None
+
+
+def test_failed_save_keeps_the_old_file(tmp_path, rgb8, monkeypatch):
+    path = save_image(load_image(rgb8), tmp_path / "a.png")
+    old = path.read_bytes()
+
+    def broken(self, fp, *args, **kwargs):
+        open(fp, "wb").write(b"half a PNG")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(OSError, match="No space"):
+        save_image(torch.zeros(1, 3, 4, 4), path)
+    assert path.read_bytes() == old and sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_remove_stale_temps_removes_only_those_of_the_given_paths(tmp_path):
+    names = [".a.png.k3x_9abc.part", ".a.png.short.part", ".b.png.k3x_9abc.part", ".a.png",
+             "a.png.k3x_9abc.part"]
+    for name in names:
+        (tmp_path / name).write_text("")
+    assert remove_stale_temps([tmp_path / "a.png", tmp_path / "gone" / "c.png"]) == [
+        tmp_path / ".a.png.k3x_9abc.part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])
 
 
 def test_save_refuses_batch_and_non_png(tmp_path):
