@@ -266,6 +266,9 @@ def cmd_eval(args) -> int:
 
 def format_table(rows, methods, model, scale) -> str:
     """Per-image PSNR/SSIM table (Y channel, border = scale) with a mean row."""
+    def cell(v, spec):
+        return f"{'-':>13s}" if v is None or math.isnan(v) else format(v, spec)
+
     ok = [r for r in rows if r["status"] == "ok"]
     if ok:
         ok.append(dict(input="mean", **batch.summarize(ok)["mean"]))
@@ -273,9 +276,6 @@ def format_table(rows, methods, model, scale) -> str:
     lines = [f"{model} x{scale}: PSNR-Y (dB) / SSIM-Y, border {scale}",
              f"{'image':{width}s} " + " ".join(f"{m + ' PSNR':>13s} {m + ' SSIM':>13s}"
                                               for m in methods)]
-    def cell(v, spec):
-        return f"{'-':>13s}" if v is None or math.isnan(v) else format(v, spec)
-
     for r in ok:
         lines.append(f"{r['input']:{width}s} " + " ".join(
             f"{cell(r.get(f'psnr_{m}'), '13.2f')} {cell(r.get(f'ssim_{m}'), '13.4f')}"
