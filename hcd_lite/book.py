@@ -1,7 +1,7 @@
 """The helpers the chapters share, d2l-style: one import for what two chapters need.
 
 * :func:`heldout_crops`: the chapters' fast stand-in for the held-out images;
-* :func:`~hcd_lite.models.label`: display labels of the backbones (from the one registry);
+* :func:`~hcd_lite.models.registry.label`: display labels of the backbones (from the one registry);
 * :data:`PAPER_TABLE1`, :data:`PAPER_TABLE2`, :data:`PAPER_TABLE3`: figures QUOTED from the
   HCD paper (Xu et al., ICCV 2023), never computed here;
 * :func:`glue_all`: values for a page's ``{glue:text}`` / ``{glue:md}`` roles;
@@ -20,12 +20,13 @@ from .data import center_crop, heldout_images
 from .models import label
 
 __all__ = ["PAPER_SINGLE_STAGE_GAINS", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3",
+           "PAPER_TABLE3_UPSCALING_SECONDS",
            "ClaimNotSupported", "device_words",
            "expect", "glue_all", "glue_value", "heldout_crops", "html_table", "label",
            "markdown_table"]
 
-# Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
-# channel; None: the paper gives no SSIM. These are the paper's numbers, not computed here.
+#: Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
+#: channel; None: the paper gives no SSIM. These are the paper's numbers, not computed here.
 PAPER_TABLE1 = {
     "Bicubic & Bicubic": {"Set5": (28.42, 0.8104), "DIV2K": (26.66, 0.8521)},
     "Bicubic & EDSR": {"Set5": (32.62, 0.8984), "DIV2K": (29.38, 0.9032)},
@@ -37,16 +38,17 @@ PAPER_TABLE1 = {
     "HCFlow+HCD (N=15)": {"Set5": (36.99, 0.9506), "DIV2K": (35.36, 0.9352)},
 }
 
-# Quoted from the paper, Table 2 (IRN, 2x, Set5): (N_x, N_y) -> (PSNR dB, SSIM), and the
-# gains over plain IRN its Section 4.3 gives for the single stages (dB). Not computed here.
+#: Quoted from the paper, Table 2 (IRN, 2x, Set5): (N_x, N_y) -> (PSNR dB, SSIM).
 PAPER_TABLE2 = {(15, 0): (44.45, 0.9880), (0, 15): (44.37, 0.9879), (15, 15): (44.67, 0.9886)}
+#: Quoted from the paper's Section 4.3: the single stages' gains over plain IRN at 2x (dB).
 PAPER_SINGLE_STAGE_GAINS = {"lr": 0.46, "hr": 0.38}
 
-# Quoted from the paper, Table 3 (IRN + HCD, 2x, Set5): iterations N per level ->
-# (PSNR dB, SSIM, downscaling seconds per image); upscaling took 0.03 s whatever N.
+#: Quoted from the paper, Table 3 (IRN + HCD, 2x, Set5): iterations N per level ->
+#: (PSNR dB, SSIM, downscaling seconds per image).
 PAPER_TABLE3 = {1: (44.10, 0.9872, 0.33), 5: (44.52, 0.9882, 1.61),
                 10: (44.61, 0.9884, 2.98), 15: (44.67, 0.9886, 3.97),
                 20: (44.66, 0.9872, 5.26)}
+#: Quoted from the paper, Table 3: upscaling took 0.03 s per image whatever N.
 PAPER_TABLE3_UPSCALING_SECONDS = 0.03
 
 

@@ -40,7 +40,7 @@ def heldout_images(multiple: int = 4) -> dict[str, torch.Tensor]:
 
 
 def center_crop(y: torch.Tensor, size: int) -> torch.Tensor:
-    """Central ``size`` x ``size`` crop of ``[..., H, W]`` (the book's fast stand-in for a full image)."""
+    """Central ``size`` x ``size`` crop of ``[..., H, W]`` (the book's fast stand-in)."""
     h, w = y.shape[-2:]
     if size > min(h, w):
         raise ValueError(f"crop size {size} is larger than the image ({h}x{w})")

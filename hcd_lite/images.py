@@ -31,7 +31,7 @@ _WIDE_PNG = ("RGB;16B", "RGBA;16B")
 # the hidden temporary file of atomic_write: .<name>.<8 random characters>.part
 _TEMP = re.compile(r"\.(?P<name>.+)\.[a-z0-9_]{8}\.part")
 
-# scikit-image sample photographs that ship inside the wheel (no download needed).
+#: scikit-image sample photographs that ship inside the wheel (no download needed).
 SAMPLE_IMAGES = ("astronaut", "brick", "camera", "cat", "cell", "chelsea", "clock", "coffee",
                  "coins", "colorwheel", "grass", "gravel", "hubble_deep_field",
                  "immunohistochemistry", "moon", "page", "retina", "rocket", "stereo_motorcycle",

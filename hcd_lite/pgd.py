@@ -147,6 +147,10 @@ def check_inputs(y: torch.Tensor, model) -> None:
                         f"hcd_lite.RescalingModel), got {type(model).__name__}")
     check_batch(y, "HR image y")
     check_divisible(y, model.scale)
+    params = list(model.parameters()) if isinstance(model, nn.Module) else []
+    if params and y.dtype != params[0].dtype:
+        raise TypeError(f"HR image y is {y.dtype} but the model's weights are {params[0].dtype}; "
+                        "convert it, e.g. y.float() (load_image returns float32)")
     if not torch.isfinite(y).all():
         raise ValueError("HR image y contains NaN or infinite values")
     if y.min() < 0 or y.max() > 1:
@@ -181,10 +185,16 @@ def run_stages(y, model, stages: dict, quantize: bool, optimise):
         delta_hr = optimise("hr", y)
         hr = (y + delta_hr).clamp(0, 1)
     with torch.no_grad():
-        lr = store(model.down(hr), quantize)
+        lr = _finite(store(model.down(hr), quantize), "model.down()")
     if "lr" in stages:
         delta_lr = optimise("lr", lr)
         lr = store(lr + delta_lr, quantize)
     with torch.no_grad():
-        sr = model.up(lr)
+        sr = _finite(model.up(lr), "model.up()")
     return lr.detach(), sr.detach(), delta_hr, delta_lr
+
+
+def _finite(t: torch.Tensor, what: str) -> torch.Tensor:
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what} returned NaN or infinite values; check the model")
+    return t

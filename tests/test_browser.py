@@ -59,10 +59,6 @@ KERNEL_NOTE_WORDS = "running kernel"
 # messages that are unavoidable with our pinned toolchain and harmless. Keep every entry narrow
 # and explained; errors from our own scripts (hcd-slider, widget rendering) are never tolerated.
 JS_ERROR_WHITELIST = (
-    # sphinx-thebe 0.3.1 under Sphinx 7.4: its inline `const THEBE_JS_URL = ...` config script
-    # is emitted twice in every page's <head>; the second copy throws. The first defined the
-    # constants already, and thebe is not enabled in this book (no launch button).
-    "Identifier 'THEBE_JS_URL' has already been declared",
     # pydata-sphinx-theme 0.17 (under sphinx-book-theme 1.3) on a first visit (empty
     # localStorage): the page sets data-mode="" and the theme logs this, then uses "auto",
     # which is the intended default.

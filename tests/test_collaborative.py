@@ -5,7 +5,7 @@ from torch import nn
 
 from hcd_lite import (Bicubic, CollaborativeResult, RescalingModel, adversarial_hr,
                       adversarial_lr, collaborative_hr, collaborative_lr, hcd, history_curves,
-                      psnr, rescale, sample_image)
+                      load_pretrained, psnr, rescale, sample_image)
 
 torch.set_num_threads(1)
 
@@ -204,6 +204,10 @@ def test_progress_bar(y, capsys):
     (lambda y: y * 2, {}, ValueError, r"\[0, 1\]"),
     (lambda y: y.masked_fill(y > 0.9, float("nan")), {}, ValueError, "NaN"),
     (lambda y: y, dict(eps=-0.1), ValueError, "eps"),
+    (lambda y: y, dict(eps=float("nan")), ValueError, "finite"),
+    (lambda y: y, dict(eps=float("inf")), ValueError, "finite"),
+    (lambda y: y, dict(alpha=float("nan")), ValueError, "finite"),
+    (lambda y: y, dict(epsilon=0.3), TypeError, "unknown option"),
     (lambda y: y, dict(alpha=-1.0), ValueError, "alpha"),
     (lambda y: y, dict(steps=-1), ValueError, "int >= 0"),
     (lambda y: y, dict(steps=2.5), ValueError, "int >= 0"),
@@ -218,3 +222,21 @@ def test_bad_inputs(y, args, kw, err, msg):
 def test_bad_model(y):
     with pytest.raises(TypeError, match="scale"):
         collaborative_lr(y, object())
+
+
+def test_float64_image_with_a_float32_model_is_refused_clearly(y):
+    with pytest.raises(TypeError, match=r"y.float\(\)"):
+        collaborative_lr(y.double(), load_pretrained("irn", 2), 1)
+
+
+class NaNDown(Bicubic):
+    def _down(self, y):
+        return super()._down(y) * float("nan")
+
+
+def test_a_model_that_returns_nan_is_named():
+    y = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"model.down\(\) returned NaN"):
+        collaborative_lr(y, NaNDown(2), 1)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        hcd(y, NaNDown(2), 1, 1)

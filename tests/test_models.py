@@ -221,6 +221,21 @@ def test_missing_weights_raise(tmp_path, monkeypatch):
         hcd_lite.load_pretrained("irn", 4)
 
 
+def test_a_scale_without_a_model_is_refused_before_suggesting_training():
+    with pytest.raises(ValueError, match=r"no 'irn' model at scale 3; scales: \[2, 4\]"):
+        hcd_lite.load_pretrained("irn", 3)
+
+
+@pytest.mark.parametrize("text, msg", [("{not json", "not valid JSON"),
+                                       ('{"config": {}}', "lacks sha256"),
+                                       ("[1, 2]", "lacks config, sha256")])
+def test_a_broken_manifest_is_named(tmp_path, monkeypatch, text, msg):
+    copy_weights(tmp_path, monkeypatch)
+    (tmp_path / "bicubic_sr_x2.json").write_text(text)
+    with pytest.raises(ValueError, match=msg):
+        hcd_lite.load_pretrained("bicubic_sr", 2)
+
+
 def test_unknown_model_raises():
     with pytest.raises(ValueError, match="choose one of"):
         hcd_lite.load_pretrained("swinir", 4)

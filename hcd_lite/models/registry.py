@@ -76,12 +76,17 @@ def weights_dir() -> Path:
     return Path(os.environ.get("HCD_LITE_WEIGHTS", default))
 
 
-def build_model(name: str, scale: int, **config) -> RescalingModel:
-    """An untrained model; ``config`` overrides the registered configuration."""
+def _config(name: str, scale: int) -> dict:
+    """The registered configuration of ``name`` at ``scale`` (a clear error if there is none)."""
     entry = _entry(name)
     if scale not in entry.configs:
         raise ValueError(f"no {name!r} model at scale {scale}; scales: {sorted(entry.configs)}")
-    return entry.cls(scale, **{**entry.configs[scale], **config})
+    return entry.configs[scale]
+
+
+def build_model(name: str, scale: int, **config) -> RescalingModel:
+    """An untrained model; ``config`` overrides the registered configuration."""
+    return _entry(name).cls(scale, **{**_config(name, scale), **config})
 
 
 def sha256(path: Path) -> str:
@@ -91,12 +96,23 @@ def sha256(path: Path) -> str:
 
 def load_manifest(name: str, scale: int) -> dict:
     """The training manifest of a shipped model (raises a clear error if it is missing)."""
+    _config(name, scale)
     path = weights_dir() / f"{name}_x{scale}.json"
     if not path.exists():
         raise FileNotFoundError(
             f"no weights manifest {path}; train the model with "
             f"`python -m hcd_lite.train --model {name} --scale {scale}` or set HCD_LITE_WEIGHTS")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"weights manifest {path} is not valid JSON ({err}); restore it with "
+                         "git or retrain the model") from None
+    missing = [k for k in ("config", "sha256")
+               if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise ValueError(f"weights manifest {path} lacks {', '.join(missing)}; restore it with "
+                         "git or retrain the model")
+    return manifest
 
 
 def training_stages(manifest: dict) -> list[dict]:
