@@ -2,8 +2,9 @@
 
 :func:`oracle_lr` solves ``x* = argmin_x mean((up(x) - y) ** 2)`` over LR images ``x`` in
 [0, 1] with no eps-ball: an upper bound on what any collaborative example (an LR or HR
-perturbation of at most ``eps``) can reach with the same upscaler, up to the solver's accuracy
-and the 8-bit storage.
+perturbation of at most ``eps``) can reach with the same upscaler, up to the solver's accuracy,
+the 8-bit storage and the metric (it minimises the RGB MSE; PSNR-Y weighs the channels
+otherwise, so on tiny crops, where ``eps`` allows large changes, HCD can edge past it).
 
 * Linear upscalers (:class:`hcd_lite.Bicubic`; ``linear=True``): least squares solved by
   conjugate gradients on the normal equations (CGLS) in float64, the adjoint of ``up`` taken
@@ -86,11 +87,12 @@ def oracle_lr(y, model, *, linear: bool | None = None, steps: int | None = None,
     """The best LR image for ``model.up`` with no eps-bound (see the module docstring).
 
     ``y``: HR batch ``[N, 3, H, W]`` in [0, 1], H and W divisible by ``model.scale``; each
-    image is solved on its own. ``linear``: solve by CGLS (``up`` must be linear); ``None``
-    picks it for :class:`hcd_lite.Bicubic` and Adam otherwise. ``steps``: at most that many
-    CG iterations (default 1000; stops at relative normal-equation residual ``tol``) or
-    exactly that many Adam steps (default 200) of learning rate ``lr`` (in [0, 1] units per
-    value). ``quantize``: store the LR rounded to 8 bits (else clamped to [0, 1]).
+    image is solved on its own. ``linear``: solve by CGLS (``up`` must be linear and take
+    float64); ``None`` picks it for :class:`hcd_lite.Bicubic` and Adam otherwise.
+    ``steps``: at most that many CG iterations (default 1000; stops at relative
+    normal-equation residual ``tol``) or exactly that many Adam steps (default 200) of
+    learning rate ``lr`` (in [0, 1] units per value). ``quantize``: store the LR rounded to
+    8 bits (else clamped to [0, 1]).
     ``progress``: a tqdm bar (``None``: for jobs over ``15 * 512 * 512`` step-pixels).
 
     Returns a :class:`~hcd_lite.collaborative.CollaborativeResult` with ``lr`` (stored)
