@@ -522,8 +522,25 @@ def test_a_model_giving_nan_is_a_clear_error(hr, tmp_path, monkeypatch):
     lr = tmp_path / "lr"
     assert encode(hr, lr) == 1
     for name in GOOD:
-        assert "the model gave NaN" in report(lr)[name]["error"]
+        assert "returned NaN or infinite values" in report(lr)[name]["error"]
     assert not list(lr.glob("*.png"))
+
+
+class NaNUpModel(NaNModel):
+    def up(self, x):
+        return super().up(x) * float("nan")
+
+
+def test_a_model_giving_nan_when_decoding_is_a_clear_error(hr, tmp_path, monkeypatch):
+    lr, out = tmp_path / "lr", tmp_path / "out"
+    encode(hr, lr)                      # the good images of `hr` are encoded (others fail)
+    assert len(list(lr.glob("*.png"))) == len(GOOD)
+    monkeypatch.setattr(cli, "backbone", lambda name, scale: NaNUpModel())
+    assert decode(lr, out) == 1
+    rows = report(out)
+    assert len(rows) == len(GOOD)
+    assert all("model.up() returned NaN" in row["error"] for row in rows.values())
+    assert not list(out.glob("*.png"))
 
 
 def test_non_utf8_names_and_subfolders(tmp_path, capsys):
