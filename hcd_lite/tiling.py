@@ -303,8 +303,10 @@ def tiled(method, y: torch.Tensor, model, *, tile: int | None = AUTO_TILE,
     grad_fns = None
     if len(cores) > 1:  # one window: the untiled computation itself
         lr_cores, lr_windows = _scaled(cores, scale), _scaled(windows, scale)
+        # the HR stage's history records the stored LR's reconstruction (collaborative.run),
+        # so its windows need not assemble their outputs
         grad_fns = {"hr": _tiled_grad(stage_forward(model, "hr"), y.detach(), cores,
-                                      windows, 1, o.loss, batch, o.record_psnr),
+                                      windows, 1, o.loss, batch, False),
                     "lr": _tiled_grad(stage_forward(model, "lr"), y.detach(), lr_cores,
                                       lr_windows, scale, o.loss, batch, o.record_psnr)}
     r = collaborative.run(y, model, stages, o, progress=progress, grad_fns=grad_fns)
