@@ -2,6 +2,8 @@
 #   make book   build the whole book, executing every chapter (output in _build/html)
 #   make test   the whole test suite: lint (ruff, notebooks included), tests/ and one book build
 #               that executes every chapter (its notebook test) and feeds the browser test
+#   make lab    open the chapters in JupyterLab with the project's kernel (hcd-lite)
+#   make student  the student edition (no solutions, no outputs) in _build/student
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -12,7 +14,7 @@ PIP    := $(BIN)/python -m pip
 export OMP_NUM_THREADS ?= 2
 export MKL_NUM_THREADS ?= 2
 
-.PHONY: venv book test lint browser-deps clean
+.PHONY: venv book test lint lab student browser-deps clean
 
 venv: $(STAMP)
 
@@ -22,6 +24,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PIP) install --progress-bar off torch==2.13.0
 	$(PIP) install --progress-bar off -r requirements.txt
 	$(PIP) install --progress-bar off -e . --no-deps
+	$(BIN)/python -m ipykernel install --sys-prefix --name hcd-lite --display-name "Python (hcd-lite)"
 	touch $@
 
 # _build/.book-build-ok marks a successful build (tests/test_browser.py rebuilds without it).
@@ -48,6 +51,13 @@ browser-deps:
 	else \
 	  echo "browser-deps: no /usr/bin/chromium and not root; browser tests will skip (fail if CI is set)"; \
 	fi
+
+# The chapters in JupyterLab (jupyterlab-myst renders their MyST prose and {eval} numbers).
+lab: venv
+	$(BIN)/jupyter lab --ServerApp.root_dir=book
+
+student: venv
+	$(BIN)/python scripts/student_edition.py _build/student
 
 clean:
 	rm -rf _build

@@ -3,7 +3,8 @@
 :func:`static_slider` renders every combination of a small parameter grid when the
 chapter runs and embeds the PNG frames in one self-contained HTML block with range
 inputs: it works in the rendered book with no kernel and no network.
-:func:`live_explorer` recomputes on demand with ipywidgets in a running notebook.
+:func:`live_explorer` recomputes on demand with ipywidgets in a running notebook (same
+``render`` contract), and shows a note instead in the static book.
 """
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ import io
 import itertools
 import json
 import numbers
+import os
+import threading
 
 import matplotlib.pyplot as plt
+
+#: Set (to anything) by the book build; :func:`live_explorer` then returns :data:`STATIC_NOTE`.
+STATIC_BUILD_ENV = "HCD_STATIC_BUILD"
+STATIC_NOTE = ("*Live explorer:* this one needs a running notebook. Open the chapter in "
+               "JupyterLab (`make lab`), run its first cells, then this one; its sliders "
+               "recompute for any value. The precomputed sliders on this page work here.")
 
 _SCRIPT = """
 (function () {
@@ -90,14 +99,41 @@ def static_slider(render, grid: dict, initial: dict | None = None, title: str = 
     return HTML(body)
 
 
-def live_explorer(compute, sliders: dict):
-    """ipywidgets controls that call ``compute(**values)`` (which draws its own figure)
-    whenever a slider is released; ``sliders`` maps names to ipywidgets sliders.
+def live_explorer(render, sliders: dict, delay: float = 0.3):
+    """ipywidgets sliders that redraw ``render(**values)`` in a running notebook.
 
-    Needs a running kernel: in the rendered book the controls show but cannot recompute.
+    ``render`` has :func:`static_slider`'s contract (returns ``(figure, label)``), so a chapter
+    can use one function for both; ``sliders`` maps parameter names to ipywidgets sliders.
+    Changes are debounced: a redraw starts ``delay`` seconds after the last change (five quick
+    arrow-key presses cost one redraw), and redraws never overlap. Returns the widget box.
+
+    In the rendered book (``HCD_STATIC_BUILD`` set by the build) it returns a short note
+    instead: without a kernel the controls would show but could not recompute.
     """
+    if os.environ.get(STATIC_BUILD_ENV):
+        from IPython.display import Markdown
+
+        return Markdown(STATIC_NOTE)
     import ipywidgets
 
-    for s in sliders.values():
-        s.continuous_update = False
-    return ipywidgets.interact(compute, **sliders)
+    image, label = ipywidgets.Image(format="png"), ipywidgets.HTML()
+    lock, pending = threading.Lock(), {"timer": None}
+
+    def redraw():
+        with lock:  # a redraw that starts while one runs waits, then draws the latest values
+            fig, text = render(**{name: s.value for name, s in sliders.items()})
+            image.value = base64.b64decode(_png(fig))
+            label.value = html.escape(text)
+
+    def schedule(_change):
+        if pending["timer"] is not None:
+            pending["timer"].cancel()
+        pending["timer"] = threading.Timer(delay, redraw)
+        pending["timer"].start()
+
+    for name, slider in sliders.items():
+        slider.description = slider.description or name
+        slider.continuous_update = False
+        slider.observe(schedule, "value")
+    redraw()
+    return ipywidgets.VBox([*sliders.values(), image, label])

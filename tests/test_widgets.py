@@ -1,10 +1,12 @@
-"""The static slider embeds one frame per parameter combination, in grid order."""
+"""The static slider embeds one frame per parameter combination, in grid order; the live
+explorer debounces its redraws, and is a note in the static book."""
 import json
 import re
+import time
 
 import matplotlib.pyplot as plt
 
-from hcd_lite.widgets import static_slider
+from hcd_lite.widgets import STATIC_BUILD_ENV, STATIC_NOTE, live_explorer, static_slider
 
 
 def render(a, b):
@@ -45,3 +47,30 @@ def test_static_slider_formats_float_values():
     assert slider_data(out.data)["values"] == [["0.08"], ["1000"]]  # ints are never formatted
     out = static_slider(render, {"a": [20 / 255], "b": ["x"]}, fmt=None)
     assert slider_data(out.data)["values"] == [[str(20 / 255)], ["x"]]
+
+
+def test_live_explorer_in_the_static_book_is_a_note(monkeypatch):
+    monkeypatch.setenv(STATIC_BUILD_ENV, "1")
+    out = live_explorer(render, {"a": None})
+    assert out.data == STATIC_NOTE and "make lab" in out.data
+
+
+def test_live_explorer_debounces_quick_changes_into_one_redraw(monkeypatch):
+    import ipywidgets
+
+    monkeypatch.delenv(STATIC_BUILD_ENV, raising=False)
+    calls = []
+
+    def counting_render(a):
+        calls.append(a)
+        return render(a, "x")
+
+    slider = ipywidgets.IntSlider(value=1, min=1, max=9)
+    box = live_explorer(counting_render, {"a": slider}, delay=0.2)
+    assert calls == [1] and box.children[0] is slider and slider.description == "a"
+    for value in (2, 3, 4, 5, 6):          # five arrow-key presses
+        slider.value = value
+    time.sleep(1.0)
+    assert calls == [1, 6]                 # one redraw, with the last value
+    image, label = box.children[-2:]
+    assert image.value[:4] == b"\x89PNG" and label.value == "a=6 b=x"
