@@ -54,7 +54,7 @@ browser-deps:
 
 # The chapters in JupyterLab (jupyterlab-myst renders their MyST prose and {eval} numbers).
 lab: venv
-	$(BIN)/jupyter lab --ServerApp.root_dir=book
+	$(BIN)/jupyter lab --ServerApp.root_dir=book $(if $(filter 0,$(shell id -u)),--allow-root)
 
 student: venv
 	$(BIN)/python scripts/student_edition.py _build/student

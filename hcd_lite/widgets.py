@@ -136,4 +136,6 @@ def live_explorer(render, sliders: dict, delay: float = 0.3):
         slider.continuous_update = False
         slider.observe(schedule, "value")
     redraw()
-    return ipywidgets.VBox([*sliders.values(), image, label])
+    box = ipywidgets.VBox([*sliders.values(), image, label])
+    box.add_class("hcd-live-explorer")
+    return box

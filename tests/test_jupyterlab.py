@@ -1,0 +1,159 @@
+"""A student's session in JupyterLab, driven in Chromium by Playwright.
+
+JupyterLab starts from ``.venv`` (this interpreter) on a free port of 127.0.0.1, on a copy of
+``book/`` (JupyterLab saves what it runs). The test opens a chapter with a live explorer, runs
+all its cells with the project kernel, and checks that
+
+* the prose reads as in the HTML book: every ``{eval}`` expression shows its value (none is left
+  as code) and no MyST role shows raw;
+* the explorer responds to the mouse (dragging a slider) and to the keyboard (arrow keys on
+  another slider): each time its image and its PSNR text change.
+
+The server is stopped at the end. Needs /usr/bin/chromium, like ``test_browser.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _no_browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHAPTER = "03_collaborative_lr.ipynb"
+EXPLORER = ".hcd-live-explorer"           # the class live_explorer gives its widget box
+EVAL = re.compile(r"\{eval\}`([^`]+)`")
+# Every cell in the DOM (JupyterLab 4 leaves off-screen cells out by default).
+NOTEBOOK_SETTINGS = {"windowingMode": "none"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on a copy of book/; yields (base URL, token, book copy); stopped afterwards."""
+    root = tmp_path_factory.mktemp("lab")
+    shutil.copytree(REPO / "book", root / "book",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps(NOTEBOOK_SETTINGS))
+    env = {k: v for k, v in os.environ.items() if k != "HCD_STATIC_BUILD"}
+    env.update(JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+               JUPYTER_RUNTIME_DIR=str(root / "runtime"))
+    port, token = _free_port(), secrets.token_hex(16)
+    log = (root / "lab.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root / 'book'}", "--LabApp.expose_app_in_browser=True"]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("JupyterLab did not start:\n" + (root / "lab.log").read_text())
+                time.sleep(0.5)
+        yield base, token, root / "book"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+def _explorer_state(page):
+    return page.evaluate(f"""() => {{
+        const box = document.querySelector('{EXPLORER}');
+        const img = box && box.querySelector('img');
+        const label = box && box.querySelector('.widget-html-content');
+        return [img ? img.src : '', label ? label.textContent : ''];
+    }}""")
+
+
+def _wait_for_change(page, before, what):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        now = _explorer_state(page)
+        if now[0] != before[0] and now[1] != before[1] and now[1]:
+            return now
+        page.wait_for_timeout(250)
+    pytest.fail(f"the explorer did not redraw after {what}: still {before[1]!r}")
+
+
+def test_a_chapter_reads_and_its_explorer_responds(lab):
+    if not CHROMIUM.exists():
+        _no_browser(f"{CHROMIUM} not found")
+    from playwright.sync_api import sync_playwright
+
+    base, token, book = lab
+    nb = json.loads((book / CHAPTER).read_text(encoding="utf-8"))
+    expressions = {e for c in nb["cells"] if c["cell_type"] == "markdown"
+                   for e in EVAL.findall("".join(c["source"]))}
+    assert expressions, f"{CHAPTER} shows no computed number in its prose"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext"
+                               " && window.jupyterapp.shell.currentWidget.sessionContext.session",
+                               timeout=120_000)
+        kernel = page.evaluate("window.jupyterapp.shell.currentWidget.sessionContext.session"
+                               ".kernel.name")
+        assert kernel == nb["metadata"]["kernelspec"]["name"] == "hcd-lite"
+        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        page.wait_for_selector(f"{EXPLORER} img[src]", timeout=600_000)
+        page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session"
+                               ".kernel.status === 'idle'", timeout=600_000)
+
+        # jupyterlab-myst renders Markdown cells into div.myst; an expression it has no value
+        # for shows as <code>expression</code>, one that failed as a stderr span
+        codes = set(page.locator(".myst code").all_inner_texts())
+        raw = sorted(expressions & codes)
+        assert not raw, f"{len(raw)} {{eval}} expressions show as code, e.g. {raw[:3]}"
+        failed = page.locator('.myst [data-mime-type="application/vnd.jupyter.stderr"]')
+        assert failed.count() == 0, f"an {{eval}} failed: {failed.first.inner_text()}"
+        text = page.inner_text(".jp-Notebook")
+        assert "{eval}" not in text and "{glue" not in text and "{cite}" not in text
+
+        before = _explorer_state(page)
+        handle = page.locator(f"{EXPLORER} .widget-slider .noUi-handle").first
+        handle.scroll_into_view_if_needed()
+        box = handle.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 60, box["y"] + box["height"] / 2, steps=5)
+        page.mouse.up()
+        after_mouse = _wait_for_change(page, before, "a mouse drag")
+
+        keys = page.locator(f"{EXPLORER} .widget-slider .noUi-handle").nth(1)
+        keys.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        _wait_for_change(page, after_mouse, "three arrow-key presses")
+        browser.close()
