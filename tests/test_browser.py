@@ -8,10 +8,8 @@ For every page listed in ``_toc.yml`` (root and chapters, parsed with the same
 * every ``<img>`` has loaded (``naturalWidth > 0``) after scrolling to the bottom;
 * every static slider (``div.hcd-slider`` from ``hcd_lite.widgets.static_slider``) reacts to the
   keyboard like a user's: each range input moved in turn changes the image and the label;
-* pages holding ipywidgets state render the widgets (sliders visible, from the vendored
-  require.js / html-manager in ``_static/``, no CDN) and each live widget has, within
-  three blocks of it, an admonition containing the words "running kernel"; pages without
-  widget state do not load that JavaScript at all;
+* no page holds ipywidgets state: without a kernel such controls could not recompute, so the
+  book build turns each live explorer into a short note (``hcd_lite.widgets.live_explorer``);
 * every link pointing inside the site answers 200 and every ``#fragment`` names an id of its
   target page.
 
@@ -27,7 +25,6 @@ Needs /usr/bin/chromium (``make browser-deps``); without it the test skips, exce
 from __future__ import annotations
 
 import html.parser
-import json
 import os
 import socket
 import subprocess
@@ -48,12 +45,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
-# Scripts myst-nb adds to pages with widget state (see nb_ipywidgets_js in _config.yml).
-WIDGET_JS = ("_static/requirejs/require.js", "_static/hcd/widget-setup.js",
-             "_static/html-manager/embed-amd.js")
-STATE_SELECTOR = 'script[type="application/vnd.jupyter.widget-state+json"]'
-VIEW_SELECTOR = 'script[type="application/vnd.jupyter.widget-view+json"]'
-KERNEL_NOTE_WORDS = "running kernel"
+WIDGET_SELECTOR = ('script[type="application/vnd.jupyter.widget-state+json"], '
+                   'script[type="application/vnd.jupyter.widget-view+json"]')
 
 # JavaScript errors (uncaught, or console.error) tolerated: exact substrings of third-party
 # messages that are unavoidable with our pinned toolchain and harmless. Keep every entry narrow
@@ -185,37 +178,6 @@ BROKEN_IMAGES_JS = """() => Array.from(document.images)
   .filter(i => !(i.naturalWidth > 0))
   .map(i => (i.currentSrc || i.getAttribute('src') || '(no src)').slice(0, 120))"""
 
-# Each widget view: has html-manager rendered it, is it visible, is a kernel note near it?
-WIDGET_VIEWS_JS = """(words) => {
-  const near = (cell) => {
-    const isNote = (el) => el && [el, ...el.querySelectorAll('.admonition')].some(
-      a => a.classList.contains('admonition') && a.textContent.toLowerCase().includes(words));
-    if (isNote(cell)) return true;
-    for (const dir of ['previousElementSibling', 'nextElementSibling']) {
-      let el = cell;
-      for (let k = 0; k < 3 && el; k++) { el = el[dir]; if (isNote(el)) return true; }
-    }
-    return false;
-  };
-  const views = 'script[type="application/vnd.jupyter.widget-view+json"]';
-  return Array.from(document.querySelectorAll(views)).map(s => {
-      const area = s.previousElementSibling;
-      const rendered = !!(area && area.classList.contains('widget-subarea')
-                          && area.querySelector('.jupyter-widgets'));
-      const box = rendered ? area.getBoundingClientRect() : null;
-      const cell = s.closest('.cell') || s.parentElement;
-      return {id: JSON.parse(s.textContent).model_id, rendered,
-              visible: !!box && box.width > 0 && box.height > 0, note: near(cell)};
-    });
-}"""
-
-ALL_VIEWS_RENDERED_JS = """() => Array.from(document.querySelectorAll(
-    'script[type="application/vnd.jupyter.widget-view+json"]')).every(s => {
-  const a = s.previousElementSibling;
-  return a && a.classList.contains('widget-subarea') && a.querySelector('.jupyter-widgets');
-})"""
-
-
 # ---------------------------------------------------------------------------------- the test
 
 def _is_local(url: str, base: str) -> bool:
@@ -266,14 +228,7 @@ def test_page(docname, browser, server, links):
         response = page.goto(url, wait_until="load")
         assert response is not None and response.status == 200, f"{url}: {response}"
 
-        # ---- let widgets render and lazy images load, then the screenshot (as a reader sees it)
-        has_state = page.locator(STATE_SELECTOR).count() > 0
-        n_views = page.locator(VIEW_SELECTOR).count()
-        if n_views:
-            try:
-                page.wait_for_function(ALL_VIEWS_RENDERED_JS, timeout=30_000)
-            except Exception:
-                pass  # reported per view below
+        # ---- let lazy images load, then the screenshot (as a reader sees it)
         page.evaluate(SCROLL_JS)
         try:
             page.wait_for_function(IMAGES_DONE_JS, timeout=30_000)
@@ -292,33 +247,10 @@ def test_page(docname, browser, server, links):
         if broken:
             problems.append(f"images that did not load: {broken}")
 
-        # ---- ipywidgets: rendered from the vendored JS, with the kernel note next to them
-        if n_views:
-            if not has_state:
-                problems.append("widget views but no embedded widget state")
-            views = page.evaluate(WIDGET_VIEWS_JS, KERNEL_NOTE_WORDS)
-            if not all(v["rendered"] and v["visible"] for v in views):
-                problems.append(f"ipywidgets not rendered or not visible: {views}")
-            missing_note = [v["id"] for v in views if not v["note"]]
-            if missing_note:
-                problems.append(
-                    f"live widget(s) {missing_note} without an admonition containing "
-                    f"'{KERNEL_NOTE_WORDS}' within 3 blocks (say that they need a running "
-                    "kernel and point to the static slider)")
-        if has_state:
-            state = json.loads(page.locator(STATE_SELECTOR).first.text_content())
-            if any(m.get("model_name", "").endswith("SliderModel")
-                   for m in state.get("state", {}).values()):
-                sliders = page.locator(".jupyter-widgets.widget-slider")
-                if not (sliders.count() > 0 and sliders.first.is_visible()):
-                    problems.append("the widget state has sliders but none is visible")
-        for js in WIDGET_JS:
-            loaded = [u for u in requested if urllib.parse.urlsplit(u).path.endswith(js)]
-            if has_state and not loaded:
-                problems.append(f"widget page did not load the local {js}")
-            if loaded and not has_state:
-                problems.append(f"{js} loaded on a page without widgets (a root _static/ "
-                                "folder makes Jupyter Book inject book/_vendor JS everywhere)")
+        # ---- no dead controls: live explorers are notes in the static book
+        if page.locator(WIDGET_SELECTOR).count():
+            problems.append("ipywidgets state in the page: a live control that cannot recompute "
+                            "without a kernel (use hcd_lite.widgets.live_explorer)")
 
         # ---- static sliders: move every range input like a user, image and label must change
         for k, root in enumerate(page.locator("div.hcd-slider").all()):
@@ -376,29 +308,19 @@ def test_page(docname, browser, server, links):
 
 
 def test_vendored_js_present():
-    """What _config.yml points at (widget JS, MathJax) is in book/_vendor, with its licence, and
-    no root _static/ folder exists. Runs without a browser or a build."""
+    """What _config.yml points at (MathJax) is in book/_vendor, with its licence, and no root
+    _static/ folder exists. Runs without a browser or a build."""
     import yaml
 
     config = yaml.safe_load((ROOT / "_config.yml").read_text())["sphinx"]["config"]
     static = [ROOT / p for p in config["html_static_path"]]
     assert all(p.is_dir() and p.name != "_static" for p in static), static
-
-    def find(rel):
-        assert "://" not in rel, f"{rel} is not served by the book"
-        found = [d / rel for d in static if (d / rel).is_file()]
-        assert found, f"{rel} not found in {static}"
-        return found[0]
-
-    js = list(config["nb_ipywidgets_js"])
-    assert [f"_static/{p}" for p in js] == list(WIDGET_JS)
-    for rel in js:
-        path = find(rel)
-        if not rel.startswith("hcd/"):  # hcd/ is our own code, the rest is vendored
-            assert (path.parent / "LICENSE").is_file(), f"no LICENSE next to {path}"
-    mathjax = find(config["mathjax_path"])
-    assert (mathjax.parents[1] / "LICENSE").is_file(), f"no LICENSE for {mathjax}"
+    rel = config["mathjax_path"]
+    assert "://" not in rel, f"{rel} is not served by the book"
+    found = [d / rel for d in static if (d / rel).is_file()]
+    assert found, f"{rel} not found in {static}"
+    assert (found[0].parents[1] / "LICENSE").is_file(), f"no LICENSE for {found[0]}"
     # Jupyter Book: if a root _static/ folder exists, every .js/.css of every html_static_path
-    # folder (book/_vendor included: MathJax extensions, require.js, ...) goes into every page.
+    # folder (book/_vendor included: MathJax's extensions) goes into every page.
     assert not (ROOT / "_static").is_dir(), \
         "a root _static/ makes Jupyter Book inject book/_vendor's JS into every page"
