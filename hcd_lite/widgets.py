@@ -4,7 +4,8 @@
 chapter runs and embeds the PNG frames in one self-contained HTML block with range
 inputs: it works in the rendered book with no kernel and no network.
 :func:`live_explorer` recomputes on demand with ipywidgets in a running notebook (same
-``render`` contract), and shows a note instead in the static book.
+``render`` contract), and shows a note instead in the static book; :func:`hcd_explorer` is the
+chapters' live explorer of HCD on one image.
 """
 from __future__ import annotations
 
@@ -99,6 +100,14 @@ def static_slider(render, grid: dict, initial: dict | None = None, title: str = 
     return HTML(body)
 
 
+def _static_note():
+    """What a live explorer shows in the static book: :data:`STATIC_NOTE`, no widgets (a widget
+    created in the build's kernel would be saved into the page as a dead control)."""
+    from IPython.display import Markdown
+
+    return Markdown(STATIC_NOTE)
+
+
 def live_explorer(render, sliders: dict, delay: float = 0.3):
     """ipywidgets sliders that redraw ``render(**values)`` in a running notebook.
 
@@ -111,9 +120,7 @@ def live_explorer(render, sliders: dict, delay: float = 0.3):
     instead: without a kernel the controls would show but could not recompute.
     """
     if os.environ.get(STATIC_BUILD_ENV):
-        from IPython.display import Markdown
-
-        return Markdown(STATIC_NOTE)
+        return _static_note()
     import ipywidgets
 
     image, label = ipywidgets.Image(format="png"), ipywidgets.HTML()
@@ -139,3 +146,50 @@ def live_explorer(render, sliders: dict, delay: float = 0.3):
     box = ipywidgets.VBox([*sliders.values(), image, label])
     box.add_class("hcd-live-explorer")
     return box
+
+
+def hcd_explorer(y, model, *, hr_steps: bool = False, vmax: float = 8.0):
+    """Live explorer of HCD on one image ``y`` ``[1, 3, H, W]``: sliders for eps, alpha and the
+    LR stage's steps, and for the HR stage's steps when ``hr_steps`` (0 HR steps is the LR stage
+    alone, 0 + 0 the baseline). Each frame shows the reconstruction and how far the stored LR
+    image moved from the plain one, in grey levels on a fixed 0..``vmax`` scale (so that no
+    change shows as no colour); the text gives the PSNR. See :func:`live_explorer`.
+    """
+    if os.environ.get(STATIC_BUILD_ENV):
+        return _static_note()
+    import ipywidgets
+
+    from .collaborative import hcd, rescale
+    from .images import to_numpy_uint8
+
+    baseline = []   # computed on the first frame: nothing runs in the static book
+
+    def render(eps, alpha, lr_steps, hr_steps=0):
+        if not baseline:
+            baseline.append(rescale(y, model))
+        base = baseline[0]
+        r = hcd(y, model, steps_hr=hr_steps, steps_lr=lr_steps, eps=eps, alpha=alpha,
+                progress=False)
+        psnr, base_psnr = float(r.psnr(y)[0]), float(base.psnr(y)[0])
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.2))
+        left.imshow(to_numpy_uint8(r.sr), interpolation="nearest")
+        left.set_title("reconstruction", fontsize=10)
+        moved = 255 * (r.lr - base.lr).norm(dim=1)[0].numpy()
+        im = right.imshow(moved, cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+        right.set_title("change of the stored LR image", fontsize=10)
+        fig.colorbar(im, ax=right, shrink=0.8, extend="max").set_label("grey levels")
+        for ax in (left, right):
+            ax.axis("off")
+        return fig, (f"PSNR {psnr:.2f} dB, {psnr - base_psnr:+.2f} dB over the baseline "
+                     f"({base_psnr:.2f} dB)")
+
+    sliders = {
+        "eps": ipywidgets.FloatSlider(value=0.3, min=0.0, max=1.5, step=0.05, description="eps"),
+        "alpha": ipywidgets.FloatSlider(value=0.08, min=0.01, max=0.3, step=0.01,
+                                        description="alpha"),
+        "lr_steps": ipywidgets.IntSlider(value=15, min=0, max=40, description="LR steps"),
+    }
+    if hr_steps:
+        sliders["hr_steps"] = ipywidgets.IntSlider(value=15, min=0, max=40,
+                                                   description="HR steps")
+    return live_explorer(render, sliders)

@@ -55,6 +55,8 @@ def test_chapter_follows_the_writing_rules(docname):
     text = Path(ROOT / f"{docname}.ipynb").read_text(encoding="utf-8")
     assert "{glue:" not in text and "glue_all(" not in text, \
         f"{docname}: numbers enter sentences with {{eval}}, not glue"
+    kernel = json.loads(text)["metadata"]["kernelspec"]["name"]
+    assert kernel == "hcd-lite", f"{docname} names kernel {kernel!r}, not the project's hcd-lite"
     cells = code_cells(docname)
     removed = [i for i, c in enumerate(cells) if "remove-cell" in c["metadata"].get("tags", [])]
     assert not removed, f"{docname}: code cells {removed} tagged remove-cell never run inline"

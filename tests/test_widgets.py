@@ -5,8 +5,12 @@ import re
 import time
 
 import matplotlib.pyplot as plt
+import pytest
+import torch
 
-from hcd_lite.widgets import STATIC_BUILD_ENV, STATIC_NOTE, live_explorer, static_slider
+from hcd_lite import Bicubic, hcd, sample_image
+from hcd_lite.widgets import (STATIC_BUILD_ENV, STATIC_NOTE, hcd_explorer, live_explorer,
+                              static_slider)
 
 
 def render(a, b):
@@ -74,3 +78,27 @@ def test_live_explorer_debounces_quick_changes_into_one_redraw(monkeypatch):
     assert calls == [1, 6]                 # one redraw, with the last value
     image, label = box.children[-2:]
     assert image.value[:4] == b"\x89PNG" and label.value == "a=6 b=x"
+
+
+def test_hcd_explorer_is_a_note_in_the_static_book_and_creates_no_widget(monkeypatch):
+    import ipywidgets
+
+    def no_widgets(*args, **kwargs):
+        raise AssertionError("a widget was created in the static book")
+
+    monkeypatch.setenv(STATIC_BUILD_ENV, "1")
+    monkeypatch.setattr(ipywidgets.Widget, "__init__", no_widgets)
+    out = hcd_explorer(torch.zeros(1, 3, 8, 8), Bicubic(2), hr_steps=True)
+    assert out.data == STATIC_NOTE
+
+
+@pytest.mark.parametrize("hr_steps", [False, True])
+def test_hcd_explorer_shows_the_psnr_of_the_hcd_run(monkeypatch, hr_steps):
+    monkeypatch.delenv(STATIC_BUILD_ENV, raising=False)
+    y = sample_image("astronaut")[..., :32, :32]
+    box = hcd_explorer(y, Bicubic(2), hr_steps=hr_steps)
+    names = [c.description for c in box.children[:-2]]
+    assert names == ["eps", "alpha", "LR steps"] + (["HR steps"] if hr_steps else [])
+    r = hcd(y, Bicubic(2), steps_hr=15 if hr_steps else 0, steps_lr=15, eps=0.3, alpha=0.08,
+            progress=False)
+    assert box.children[-1].value.startswith(f"PSNR {float(r.psnr(y)[0]):.2f} dB")
