@@ -25,7 +25,6 @@ Needs /usr/bin/chromium (``make browser-deps``); without it the test skips, exce
 from __future__ import annotations
 
 import html.parser
-import os
 import socket
 import subprocess
 import sys
@@ -33,17 +32,12 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 
 from book_build import DOCNAMES, ROOT
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 
 WIDGET_SELECTOR = ('script[type="application/vnd.jupyter.widget-state+json"], '
                    'script[type="application/vnd.jupyter.widget-view+json"]')
@@ -57,12 +51,6 @@ JS_ERROR_WHITELIST = (
     # which is the intended default.
     "Got invalid theme mode: . Resetting to auto.",
 )
-
-
-def _no_browser(reason: str):
-    if IN_CI:
-        pytest.fail(f"{reason} (CI is set: the browser test must run in CI; `make browser-deps`)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -97,23 +85,6 @@ def server(book_html):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if not CHROMIUM.exists():
-        _no_browser(f"{CHROMIUM} not found (install it with `make browser-deps`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # pragma: no cover - playwright is pinned in requirements.txt
-        _no_browser(f"playwright is not importable: {exc}")
-    with sync_playwright() as pw:
-        # Playwright gives every launch a fresh temporary user-data dir (removed on close).
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 # ------------------------------------------------------------------------- link target checks

@@ -9,7 +9,7 @@ all its cells with the project kernel, and checks that
 * the explorer responds to the mouse (dragging a slider) and to the keyboard (arrow keys on
   another slider): each time its image and its PSNR text change.
 
-The server is stopped at the end. Needs /usr/bin/chromium, like ``test_browser.py``.
+The server is stopped at the end. Uses the session's Chromium (``browser`` in ``conftest.py``).
 """
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _no_browser
 
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "03_collaborative_lr.ipynb"
@@ -104,19 +102,15 @@ def _wait_for_change(page, before, what):
     pytest.fail(f"the explorer did not redraw after {what}: still {before[1]!r}")
 
 
-def test_a_chapter_reads_and_its_explorer_responds(lab):
-    if not CHROMIUM.exists():
-        _no_browser(f"{CHROMIUM} not found")
-    from playwright.sync_api import sync_playwright
-
+def test_a_chapter_reads_and_its_explorer_responds(lab, browser):
     base, token, book = lab
     nb = json.loads((book / CHAPTER).read_text(encoding="utf-8"))
     expressions = {e for c in nb["cells"] if c["cell_type"] == "markdown"
                    for e in EVAL.findall("".join(c["source"]))}
     assert expressions, f"{CHAPTER} shows no computed number in its prose"
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
         page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -156,4 +150,5 @@ def test_a_chapter_reads_and_its_explorer_responds(lab):
         for _ in range(3):
             page.keyboard.press("ArrowRight")
         _wait_for_change(page, after_mouse, "three arrow-key presses")
-        browser.close()
+    finally:
+        context.close()
