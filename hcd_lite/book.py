@@ -4,8 +4,8 @@
 * :func:`~hcd_lite.models.registry.label`: display labels of the backbones (from the one registry);
 * :data:`PAPER_TABLE1`, :data:`PAPER_TABLE2`, :data:`PAPER_TABLE3`: figures QUOTED from the
   HCD paper (Xu et al., ICCV 2023), never computed here;
-* :func:`glue_all`: values for a page's ``{glue:text}`` / ``{glue:md}`` roles;
-  :func:`markdown_table` / :func:`html_table`: computed tables;
+* :func:`markdown_table` / :func:`html_table`: computed tables (numbers inside sentences are
+  ``{eval}`` roles of the chapters' own variables);
 * :func:`expect`: the hidden check that guards a verdict written in the prose.
 
 IPython and myst-nb are imported only when a helper needs them.
@@ -21,8 +21,7 @@ from .models import label
 
 __all__ = ["PAPER_SINGLE_STAGE_GAINS", "PAPER_TABLE1", "PAPER_TABLE2", "PAPER_TABLE3",
            "PAPER_TABLE3_UPSCALING_SECONDS",
-           "ClaimNotSupported", "device_words",
-           "expect", "glue_all", "glue_value", "heldout_crops", "html_table", "label",
+           "ClaimNotSupported", "expect", "heldout_crops", "html_table", "label",
            "markdown_table"]
 
 #: Quoted from the paper, Table 1 (Xu et al., ICCV 2023): 4x, PSNR in dB / SSIM on the Y
@@ -71,46 +70,6 @@ def heldout_crops(size: int, multiple: int = 4) -> dict[str, torch.Tensor]:
     """``{name: [1, 3, size, size]}``: central crops of the held-out images, the chapters'
     fast stand-in for the full images (``heldout_images(multiple)`` before cropping)."""
     return {name: center_crop(img, size) for name, img in heldout_images(multiple).items()}
-
-
-class GluedText:
-    """A string that pastes as Markdown with ``{glue:md}``, as plain text with ``{glue:text}``."""
-
-    def __init__(self, text: str):
-        self.text = text
-
-    def _repr_markdown_(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:  # text/plain; myst-nb strips the quotes again
-        return repr(self.text)
-
-
-def device_words(device_name: str) -> str:
-    """A manifest's ``device_name`` for a sentence: ``"a CPU"`` or ``"one <GPU name>"``."""
-    return "a CPU" if device_name == "cpu" else f"one {device_name}"
-
-
-def glue_value(value):
-    """What :func:`glue_all` stores for ``value``.
-
-    Strings become :class:`GluedText`; NumPy scalars and other 0-d arrays or tensors become
-    Python numbers (the repr ``np.float64(1.5)`` cannot be formatted by ``{glue:text}`` and
-    breaks a ``-W`` build); anything else (numbers, ``Markdown`` objects) is kept as it is.
-    """
-    if isinstance(value, str):
-        return GluedText(value)
-    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        return value.item()
-    return value
-
-
-def glue_all(**values):
-    """Glue every ``name=value`` into the page (myst-nb ``glue``, nothing is displayed)."""
-    from myst_nb import glue
-
-    for name, value in values.items():
-        glue(name, glue_value(value), display=False)
 
 
 def markdown_table(header, rows, caption: str | None = None):

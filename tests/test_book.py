@@ -1,58 +1,13 @@
-"""The helpers the chapters share (hcd_lite.book): glue values, tables, the quoted Table 1."""
+"""The helpers the chapters share (hcd_lite.book): tables, the quoted Table 1, expect."""
 import re
 
 import numpy as np
 import pytest
 import torch
-from IPython.core.formatters import format_display_data
 from IPython.display import HTML, Markdown
-from myst_nb.core.variables import format_plain_text
 
 from hcd_lite import book
-from hcd_lite.book import PAPER_TABLE1, glue_all, glue_value, html_table, markdown_table
-
-
-def pasted_text(value, fmt=""):
-    """What {glue:text}`name:fmt` shows for a value glued by glue_all."""
-    bundle, _ = format_display_data(glue_value(value))
-    return format_plain_text(bundle["text/plain"], fmt)
-
-
-@pytest.mark.parametrize("scalar", [np.float64(1.25), np.float32(1.25), np.array(1.25),
-                                    torch.tensor(1.25)])
-def test_numpy_and_torch_scalars_become_python_floats(scalar):
-    value = glue_value(scalar)
-    assert type(value) is float and value == 1.25
-    assert pasted_text(scalar, ".1f") == "1.2"  # a np.float64 repr would not format
-
-
-def test_integer_and_bool_scalars_keep_their_kind():
-    assert type(glue_value(np.int64(7))) is int and glue_value(np.int64(7)) == 7
-    assert glue_value(np.bool_(True)) is True
-    assert pasted_text(np.int64(1234), ",d") == "1,234"
-
-
-def test_other_values_are_kept():
-    md, arr = Markdown("*x*"), np.arange(3)
-    assert glue_value(md) is md and glue_value(arr) is arr
-    assert glue_value(3) == 3 and glue_value(0.5) == 0.5
-
-
-def test_strings_paste_as_markdown_and_as_plain_text():
-    sentence = "it's *larger* than 1,234"
-    bundle, _ = format_display_data(glue_value(sentence))
-    assert bundle["text/markdown"] == sentence                     # {glue:md}
-    assert format_plain_text(bundle["text/plain"], "") == sentence  # {glue:text}, no quotes
-
-
-def test_glue_all_glues_every_value_without_displaying(monkeypatch):
-    calls = []
-    monkeypatch.setattr("myst_nb.glue", lambda name, value, display=True:
-                        calls.append((name, value, display)))
-    glue_all(x=np.float64(2.0), s="text", n=3)
-    assert [(n, d) for n, _, d in calls] == [("x", False), ("s", False), ("n", False)]
-    assert type(calls[0][1]) is float and calls[0][1] == 2.0
-    assert calls[1][1]._repr_markdown_() == "text"
+from hcd_lite.book import PAPER_TABLE1, html_table, markdown_table
 
 
 def test_markdown_table():
@@ -75,7 +30,7 @@ def test_html_table():
 
 
 def test_paper_table1_is_the_quoted_shape():
-    assert set(book.__all__) >= {"PAPER_TABLE1", "glue_all", "markdown_table", "html_table"}
+    assert set(book.__all__) >= {"PAPER_TABLE1", "expect", "markdown_table", "html_table"}
     assert list(PAPER_TABLE1)[:2] == ["Bicubic & Bicubic", "Bicubic & EDSR"]
     for method, cols in PAPER_TABLE1.items():
         assert set(cols) == {"Set5", "DIV2K"}, method
