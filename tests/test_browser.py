@@ -36,6 +36,7 @@ import urllib.request
 import pytest
 
 from book_build import DOCNAMES, ROOT
+from local_server import free_port, stop
 
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 
@@ -57,9 +58,7 @@ JS_ERROR_WHITELIST = (
 def server(book_html):
     """``python -m http.server`` on a free port of 127.0.0.1; yields the base URL."""
     for _ in range(5):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
                                  "127.0.0.1", "--directory", str(book_html)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -79,12 +78,7 @@ def server(book_html):
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 # ------------------------------------------------------------------------- link target checks

@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,14 @@ from pathlib import Path
 
 import pytest
 
+from local_server import free_port, stop
+
 REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "03_collaborative_lr.ipynb"
 EXPLORER = ".hcd-live-explorer"           # the class live_explorer gives its widget box
 EVAL = re.compile(r"\{eval\}`([^`]+)`")
 # Every cell in the DOM (JupyterLab 4 leaves off-screen cells out by default).
 NOTEBOOK_SETTINGS = {"windowingMode": "none"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +49,7 @@ def lab(tmp_path_factory):
     env.update(JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
                JUPYTER_RUNTIME_DIR=str(root / "runtime"))
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     log = (root / "lab.log").open("w")
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -75,11 +70,7 @@ def lab(tmp_path_factory):
                 time.sleep(0.5)
         yield base, token, root / "book"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()
 
 
