@@ -1,13 +1,15 @@
-"""A student's session in JupyterLab, driven in Chromium by Playwright.
+"""A student's session in JupyterLab and in Notebook 7, driven in Chromium by Playwright.
 
 JupyterLab starts from ``.venv`` (this interpreter) on a free port of 127.0.0.1, on a copy of
-``book/`` (JupyterLab saves what it runs). The test opens a chapter with a live explorer, runs
-all its cells with the project kernel, and checks that
+``book/`` (JupyterLab saves what it runs); the same server serves Notebook 7. In each front end
+the test opens a chapter with a live explorer, runs all its cells with the project kernel, and
+checks that
 
 * the prose reads as in the HTML book: every ``{eval}`` expression shows its value (none is left
   as code) and no MyST role shows raw;
-* the explorer responds to the mouse (dragging a slider) and to the keyboard (arrow keys on
-  another slider): each time its image and its PSNR text change.
+* the explorer responds to the mouse (dragging a slider) and to the keyboard (a value typed into
+  the box beside another slider, and in JupyterLab arrow keys on that slider: Notebook 7 keeps
+  arrow keys from ipywidgets sliders): each time its image and its PSNR text change.
 
 The server is stopped at the end. Uses the session's Chromium (``browser`` in ``conftest.py``).
 """
@@ -32,6 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 CHAPTER = "03_collaborative_lr.ipynb"
 EXPLORER = ".hcd-live-explorer"           # the class live_explorer gives its widget box
 EVAL = re.compile(r"\{eval\}`([^`]+)`")
+# Where each front end opens a notebook (both are served by the one server).
+FRONTENDS = {"JupyterLab": "lab/tree/{}", "Notebook 7": "notebooks/{}"}
 # Every cell in the DOM (JupyterLab 4 leaves off-screen cells out by default).
 NOTEBOOK_SETTINGS = {"windowingMode": "none"}
 
@@ -54,7 +58,8 @@ def lab(tmp_path_factory):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
          f"--ServerApp.port={port}", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root / 'book'}", "--LabApp.expose_app_in_browser=True"]
+         f"--ServerApp.root_dir={root / 'book'}", "--LabApp.expose_app_in_browser=True",
+         "--JupyterNotebookApp.expose_app_in_browser=True"]
         + (["--allow-root"] if os.geteuid() == 0 else []),
         stdout=log, stderr=subprocess.STDOUT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -93,7 +98,8 @@ def _wait_for_change(page, before, what):
     pytest.fail(f"the explorer did not redraw after {what}: still {before[1]!r}")
 
 
-def test_a_chapter_reads_and_its_explorer_responds(lab, browser):
+@pytest.mark.parametrize("frontend", FRONTENDS)
+def test_a_chapter_reads_and_its_explorer_responds(lab, browser, frontend):
     base, token, book = lab
     nb = json.loads((book / CHAPTER).read_text(encoding="utf-8"))
     expressions = {e for c in nb["cells"] if c["cell_type"] == "markdown"
@@ -102,7 +108,7 @@ def test_a_chapter_reads_and_its_explorer_responds(lab, browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
-        page.goto(f"{base}/lab/tree/{CHAPTER}?token={token}")
+        page.goto(f"{base}/{FRONTENDS[frontend].format(CHAPTER)}?token={token}")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
         page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget"
                                " && window.jupyterapp.shell.currentWidget.sessionContext"
@@ -136,10 +142,20 @@ def test_a_chapter_reads_and_its_explorer_responds(lab, browser):
         page.mouse.up()
         after_mouse = _wait_for_change(page, before, "a mouse drag")
 
-        keys = page.locator(f"{EXPLORER} .widget-slider .noUi-handle").nth(1)
-        keys.focus()
-        for _ in range(3):
-            page.keyboard.press("ArrowRight")
-        _wait_for_change(page, after_mouse, "three arrow-key presses")
+        # The keyboard: type a value into the box beside a slider (both front ends), and in
+        # JupyterLab also press arrow keys on a slider (Notebook 7 keeps them from the slider).
+        slider = page.locator(f"{EXPLORER} .widget-slider").nth(1)
+        handle = slider.locator(".noUi-handle")
+        low, high = (float(handle.get_attribute(f"aria-value{e}")) for e in ("min", "max"))
+        slider.locator(".widget-readout").click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type(f"{(low + high) / 2:.2f}")     # the middle of the slider's range
+        page.keyboard.press("Enter")
+        after_typing = _wait_for_change(page, after_mouse, "typing a value")
+        if frontend == "JupyterLab":
+            handle.focus()
+            for _ in range(3):
+                page.keyboard.press("ArrowLeft")
+            _wait_for_change(page, after_typing, "three arrow-key presses")
     finally:
         context.close()
