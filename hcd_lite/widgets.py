@@ -48,11 +48,12 @@ _SCRIPT = """
 """
 
 
-def _png(fig) -> str:
+def _png(fig) -> bytes:
+    """The PNG bytes of ``fig`` (80 dpi, tight box); the figure is closed."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
 
 
 def _format_value(value, fmt: str | None) -> str:
@@ -80,7 +81,7 @@ def static_slider(render, grid: dict, initial: dict | None = None, title: str = 
     frames, labels = [], []
     for combo in itertools.product(*grid.values()):
         fig, label = render(**dict(zip(names, combo)))
-        frames.append(_png(fig))
+        frames.append(base64.b64encode(_png(fig)).decode("ascii"))
         labels.append(label)
     start = {n: grid[n].index(initial[n]) if initial and n in initial else 0 for n in names}
     uid = "hcd-slider-" + hashlib.sha1(json.dumps([title, names, labels]).encode()).hexdigest()[:12]
@@ -129,7 +130,7 @@ def live_explorer(render, sliders: dict, delay: float = 0.3):
     def redraw():
         with lock:  # a redraw that starts while one runs waits, then draws the latest values
             fig, text = render(**{name: s.value for name, s in sliders.items()})
-            image.value = base64.b64decode(_png(fig))
+            image.value = _png(fig)
             label.value = html.escape(text)
 
     def schedule(_change):
@@ -162,15 +163,13 @@ def hcd_explorer(y, model, *, hr_steps: bool = False, vmax: float = 8.0):
     from .collaborative import hcd, rescale
     from .images import to_numpy_uint8
 
-    baseline = []   # computed on the first frame: nothing runs in the static book
+    base = rescale(y, model)
+    base_psnr = float(base.psnr(y)[0])
 
     def render(eps, alpha, lr_steps, hr_steps=0):
-        if not baseline:
-            baseline.append(rescale(y, model))
-        base = baseline[0]
         r = hcd(y, model, steps_hr=hr_steps, steps_lr=lr_steps, eps=eps, alpha=alpha,
                 progress=False)
-        psnr, base_psnr = float(r.psnr(y)[0]), float(base.psnr(y)[0])
+        psnr = float(r.psnr(y)[0])
         fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.2))
         left.imshow(to_numpy_uint8(r.sr), interpolation="nearest")
         left.set_title("reconstruction", fontsize=10)
