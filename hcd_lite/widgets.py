@@ -6,6 +6,21 @@ inputs: it works in the rendered book with no kernel and no network.
 :func:`live_explorer` recomputes on demand with ipywidgets in a running notebook (same
 ``render`` contract), and shows a note instead in the static book; :func:`hcd_explorer` is the
 chapters' live explorer of HCD on one image.
+
+Each slider of a live explorer has a number box beside it (:func:`_number_box`) instead of the
+slider's own readout: a value can be typed there, and the arrow keys Up and Down step it, in
+JupyterLab and in Notebook 7 alike. Arrow keys pressed on a slider's handle move it only in
+JupyterLab (measured with jupyterlab 4.5 and notebook 7.5). JupyterLab starts its application
+with ``bubblingKeydown``: the handle's own keydown handler (noUiSlider) runs first and calls
+``preventDefault``, and the shortcuts then leave the key alone. Notebook 7 starts without it, so
+its shortcuts see the key first, on ``document`` in the capture phase; in command mode
+ArrowLeft/ArrowRight (``notebook:move-cursor-heading-above-or-collapse``/``-below-or-expand``)
+and ArrowUp/ArrowDown (``notebook:move-cursor-up``/``-down``), whose selector
+``.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus`` matches a focused handle, stop
+the event before it reaches the handle. A focused ``<input>`` puts the notebook in its read-write
+state (``jp-mod-readWrite``), which that selector excludes, so the number box gets its keys in
+both front ends. (The attribute ``data-lm-suppress-shortcuts`` would free the handle too, but
+ipywidgets cannot set attributes from Python.)
 """
 from __future__ import annotations
 
@@ -109,13 +124,42 @@ def _static_note():
     return Markdown(STATIC_NOTE)
 
 
+def _number_box(slider):
+    """``slider`` in a row with a number box linked to it (``jslink``: in the browser, no kernel
+    round trip), which replaces the slider's readout; a slider other than an ``IntSlider`` or a
+    ``FloatSlider`` is returned as it is. The box takes the slider's range and step when built.
+
+    Type a value and press Enter, or step it with the arrow keys Up and Down: the box is an
+    ``<input type=number>``, which JupyterLab and Notebook 7 both leave their keys to (see the
+    module docstring for why arrow keys on the slider's handle do not work in Notebook 7).
+    """
+    import ipywidgets
+
+    kinds = ((ipywidgets.IntSlider, ipywidgets.BoundedIntText),
+             (ipywidgets.FloatSlider, ipywidgets.BoundedFloatText))
+    number = next((text for kind, text in kinds if isinstance(slider, kind)), None)
+    if number is None:
+        return slider
+    box = number(value=slider.value, min=slider.min, max=slider.max, step=slider.step,
+                 tooltip="type a value, or step it with the arrow keys Up and Down",
+                 layout=ipywidgets.Layout(width="6.5em"))
+    box.add_class("hcd-number-box")
+    ipywidgets.jslink((slider, "value"), (box, "value"))
+    slider.readout = False
+    row = ipywidgets.HBox([slider, box])
+    row.add_class("hcd-slider-row")
+    return row
+
+
 def live_explorer(render, sliders: dict, delay: float = 0.3):
     """ipywidgets sliders that redraw ``render(**values)`` in a running notebook.
 
     ``render`` has :func:`static_slider`'s contract (returns ``(figure, label)``), so a chapter
     can use one function for both; ``sliders`` maps parameter names to ipywidgets sliders.
     Changes are debounced: a redraw starts ``delay`` seconds after the last change (five quick
-    arrow-key presses cost one redraw), and redraws never overlap. Returns the widget box.
+    arrow-key presses cost one redraw), and redraws never overlap. Each ``IntSlider`` and
+    ``FloatSlider`` gets a linked number box for the keyboard (:func:`_number_box`). Returns
+    the widget box (CSS class ``hcd-live-explorer``): a row per slider, the image, the text.
 
     In the rendered book (``HCD_STATIC_BUILD`` set by the build) it returns a short note
     instead: without a kernel the controls would show but could not recompute.
@@ -139,12 +183,14 @@ def live_explorer(render, sliders: dict, delay: float = 0.3):
         pending["timer"] = threading.Timer(delay, redraw)
         pending["timer"].start()
 
+    rows = []
     for name, slider in sliders.items():
         slider.description = slider.description or name
         slider.continuous_update = False
         slider.observe(schedule, "value")
+        rows.append(_number_box(slider))
     redraw()
-    box = ipywidgets.VBox([*sliders.values(), image, label])
+    box = ipywidgets.VBox([*rows, image, label])
     box.add_class("hcd-live-explorer")
     return box
 

@@ -71,13 +71,35 @@ def test_live_explorer_debounces_quick_changes_into_one_redraw(monkeypatch):
 
     slider = ipywidgets.IntSlider(value=1, min=1, max=9)
     box = live_explorer(counting_render, {"a": slider}, delay=0.2)
-    assert calls == [1] and box.children[0] is slider and slider.description == "a"
+    assert calls == [1] and box.children[0].children[0] is slider and slider.description == "a"
     for value in (2, 3, 4, 5, 6):          # five arrow-key presses
         slider.value = value
     time.sleep(1.0)
     assert calls == [1, 6]                 # one redraw, with the last value
     image, label = box.children[-2:]
     assert image.value[:4] == b"\x89PNG" and label.value == "a=6 b=x"
+
+
+@pytest.mark.parametrize("kind, text", [("IntSlider", "BoundedIntText"),
+                                        ("FloatSlider", "BoundedFloatText")])
+def test_live_explorer_gives_each_slider_a_linked_number_box(monkeypatch, kind, text):
+    """The keyboard's way in both JupyterLab and Notebook 7 (see hcd_lite.widgets): a number box
+    with the slider's range, linked in the browser, in place of the slider's readout."""
+    import ipywidgets
+
+    monkeypatch.delenv(STATIC_BUILD_ENV, raising=False)
+    links, jslink = [], ipywidgets.jslink
+    monkeypatch.setattr(ipywidgets, "jslink", lambda *ends: links.append(ends) or jslink(*ends))
+    slider = getattr(ipywidgets, kind)(value=3, min=1, max=9, step=2)
+    other = ipywidgets.SelectionSlider(options=["x", "y"])     # no number box for this one
+    box = live_explorer(render, {"a": slider, "b": other})
+    row, kept = box.children[:2]
+    assert kept is other and other.readout
+    assert row.children[0] is slider and not slider.readout and "hcd-slider-row" in row._dom_classes
+    number = row.children[1]
+    assert type(number).__name__ == text and "hcd-number-box" in number._dom_classes
+    assert (number.value, number.min, number.max, number.step) == (3, 1, 9, 2)
+    assert links == [((slider, "value"), (number, "value"))]
 
 
 def test_hcd_explorer_is_a_note_in_the_static_book_and_creates_no_widget(monkeypatch):
@@ -97,7 +119,7 @@ def test_hcd_explorer_shows_the_psnr_of_the_hcd_run(monkeypatch, hr_steps):
     monkeypatch.delenv(STATIC_BUILD_ENV, raising=False)
     y = sample_image("astronaut")[..., :32, :32]
     box = hcd_explorer(y, Bicubic(2), hr_steps=hr_steps)
-    names = [c.description for c in box.children[:-2]]
+    names = [row.children[0].description for row in box.children[:-2]]
     assert names == ["eps", "alpha", "LR steps"] + (["HR steps"] if hr_steps else [])
     r = hcd(y, Bicubic(2), steps_hr=15 if hr_steps else 0, steps_lr=15, eps=0.3, alpha=0.08,
             progress=False)
