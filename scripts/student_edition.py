@@ -4,6 +4,11 @@ its outputs cleared (``make student`` writes it to ``_build/student/``).
 Removed: ``{solution}`` blocks in Markdown cells, and everything between a gated
 ``{solution-start}`` and its ``{solution-end}`` (code cells included). The exercises stay.
 Usage: ``python scripts/student_edition.py [OUT_DIR]``.
+
+Tested by ``tests/test_student_edition.py`` (no solution text left, exercises kept, outputs
+cleared, and statically that no kept cell depends on a removed solution cell, so that the book
+build's run of the full chapters vouches for the edition) and ``tests/test_jupyterlab.py``
+(Notebook 7 runs this edition's chapter 3, written by :func:`write_edition`).
 """
 from __future__ import annotations
 
