@@ -7,7 +7,8 @@ projected-gradient engine of :mod:`hcd_lite.pgd`, and always against the origina
 * :func:`collaborative_hr`, Eq. (2): the HR image ``y`` before the downscaler;
 * :func:`hcd`, Algorithm 1: the HR stage, downscale and store, then the LR stage;
 * :func:`adversarial_lr` / :func:`adversarial_hr`: the same with gradient ascent;
-* :func:`rescale`: the baseline without optimisation.
+* :func:`rescale`: the baseline without optimisation;
+* :func:`ablation`: the paper's ablation (Table 2, with Fig. 2's adversarial example) in one call.
 
 Settings come from an :class:`~hcd_lite.options.Options` (``options=PAPER`` by default,
 :data:`~hcd_lite.options.FAST` for the measured fast preset); keyword overrides change single
@@ -17,6 +18,9 @@ image on its own (a batch gives the same result as its images one by one).
 """
 from __future__ import annotations
 
+import dataclasses
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +32,8 @@ from .pgd import (check_inputs, frozen, pgd, progress_bar, run_stages, stage_for
                   stored_reconstruction)
 
 __all__ = ["CollaborativeResult", "history_curves", "run", "collaborative_lr",
-           "collaborative_hr", "hcd", "adversarial_lr", "adversarial_hr", "rescale"]
+           "collaborative_hr", "hcd", "adversarial_lr", "adversarial_hr", "rescale",
+           "ABLATION_SCHEMES", "ablation"]
 
 
 @dataclass
@@ -44,7 +49,8 @@ class CollaborativeResult:
     step's gradient was taken (before its update): in the HR stage, of the LR as it would be
     stored (clamped, rounded when ``quantize``), so the curve ends where the stored result
     starts; in the LR stage, of the LR iterate before rounding. The PSNRs are NaN when run
-    with ``record_psnr=False``.
+    with ``record_psnr=False``. ``seconds``: wall-clock time of the run (NaN for a result read
+    off another run, like the HR-only scheme of :func:`ablation`).
     """
 
     lr: torch.Tensor
@@ -53,6 +59,7 @@ class CollaborativeResult:
     delta_lr: torch.Tensor | None
     scale: int
     history: list = field(default_factory=list)
+    seconds: float = math.nan
 
     def psnr(self, y: torch.Tensor) -> torch.Tensor:
         """Per-image PSNR (dB) of ``sr`` against the HR ``y``, Y channel, ``crop=scale``."""
@@ -84,6 +91,7 @@ def run(y, model, stages: dict, options: Options = PAPER, *, direction: int = 1,
     (``None``: only for jobs with ``steps * N * H * W > 15 * 512 * 512``). ``grad_fns``:
     optional ``{"hr": grad_fn, "lr": grad_fn}`` for :func:`hcd_lite.pgd.pgd`.
     """
+    start = time.perf_counter()
     check_inputs(y, model)
     options = options.replace(**{f"steps_{stage}": n for stage, n in stages.items()})
     total = sum(stages.values())
@@ -101,7 +109,8 @@ def run(y, model, stages: dict, options: Options = PAPER, *, direction: int = 1,
                        record=record if stage == "hr" else None)
         lr, sr, delta_hr, delta_lr = run_stages(y, model, stages, options.quantize, optimise)
     return CollaborativeResult(lr=lr, sr=sr, delta_hr=delta_hr, delta_lr=delta_lr,
-                               scale=model.scale, history=history)
+                               scale=model.scale, history=history,
+                               seconds=time.perf_counter() - start)
 
 
 def _single(stage, y, model, steps, options, direction, progress, overrides):
@@ -162,3 +171,38 @@ def rescale(y, model, quantize=True) -> CollaborativeResult:
     """The baseline without optimisation: ``lr = down(y)`` (clamped to [0, 1], rounded to
     8 bits when ``quantize``) and ``sr = up(lr)``; deltas are ``None``, history empty."""
     return run(y, model, {}, PAPER.replace(quantize=quantize))
+
+
+#: The schemes of :func:`ablation`, in the order the paper's Table 2 and Fig. 2 rank them.
+ABLATION_SCHEMES = ("adversarial LR", "baseline", "HR only", "LR only", "HCD")
+
+
+def ablation(y, model, options: Options = PAPER, *, adversarial: bool = True,
+             hcd_result: CollaborativeResult | None = None,
+             progress=None) -> dict[str, CollaborativeResult]:
+    """The paper's ablation on ``y``: ``{scheme: result}`` in the order of
+    :data:`ABLATION_SCHEMES` (``"adversarial LR"`` only when ``adversarial``).
+
+    The schemes are :func:`adversarial_lr`, :func:`rescale`, the HR stage alone,
+    :func:`collaborative_lr` and :func:`hcd`, all with ``options``. The HR stage alone is read
+    off the HCD run: HCD's first stage is the collaborative HR example (same options, same
+    random start), so downscaling and upscaling ``y + delta_hr`` gives it without a run of its
+    own; its ``delta_hr`` and HR history are HCD's, its ``seconds`` NaN. ``hcd_result``: an
+    ``hcd(y, model, options=options)`` already computed, reused instead of a new run.
+    """
+    if hcd_result is None:
+        hcd_result = hcd(y, model, options=options, progress=progress)
+    elif hcd_result.delta_hr is None or hcd_result.delta_hr.shape != y.shape:
+        raise ValueError("hcd_result must be an hcd() run of this y (its delta_hr has shape "
+                         f"{getattr(hcd_result.delta_hr, 'shape', None)}, y {tuple(y.shape)})")
+    hr_only = rescale((y + hcd_result.delta_hr).clamp(0, 1), model, options.quantize)
+    runs = {}
+    if adversarial:
+        runs["adversarial LR"] = adversarial_lr(y, model, options=options, progress=progress)
+    runs["baseline"] = rescale(y, model, options.quantize)
+    runs["HR only"] = dataclasses.replace(
+        hr_only, delta_hr=hcd_result.delta_hr, seconds=math.nan,
+        history=[h for h in hcd_result.history if h["stage"] == "hr"])
+    runs["LR only"] = collaborative_lr(y, model, options=options, progress=progress)
+    runs["HCD"] = hcd_result
+    return runs

@@ -77,8 +77,18 @@ class Options:
     def scaled(self, factor: float) -> Options:
         """A copy with ``eps`` and ``alpha`` multiplied by ``factor`` (the same walk in a
         ball ``factor`` times as large), e.g. the same budget per value on a crop:
-        ``factor = sqrt(crop_values / image_values)``."""
+        ``factor = budget_factor(crop.numel(), image.numel())``."""
         return self.replace(eps=self.eps * factor, alpha=self.alpha * factor)
+
+
+def budget_factor(n_values: int, n_reference: int) -> float:
+    """The factor for :meth:`Options.scaled` that gives an image of ``n_values`` values the
+    RMS change per value that the unscaled budget gives one of ``n_reference`` values (a crop
+    and its full image: ``budget_factor(crop.numel(), image.numel())``), ``sqrt(n / n_ref)``."""
+    for name, n in (("n_values", n_values), ("n_reference", n_reference)):
+        if isinstance(n, bool) or not isinstance(n, numbers.Real) or not n > 0:
+            raise ValueError(f"{name} must be a number of values > 0, got {n!r}")
+    return math.sqrt(n_values / n_reference)
 
 
 #: Algorithm 1 of the paper: 15 HR + 15 LR steps of 20/255 in an L2 ball of 0.3, random start.

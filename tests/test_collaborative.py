@@ -1,11 +1,14 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hcd_lite import (Bicubic, CollaborativeResult, RescalingModel, adversarial_hr,
-                      adversarial_lr, collaborative_hr, collaborative_lr, hcd, history_curves,
-                      load_pretrained, psnr, rescale, sample_image)
+from hcd_lite import (ABLATION_SCHEMES, FAST, PAPER, Bicubic, CollaborativeResult,
+                      RescalingModel, ablation, adversarial_hr, adversarial_lr, collaborative_hr,
+                      collaborative_lr, hcd, history_curves, load_pretrained, psnr, rescale,
+                      sample_image)
 
 torch.set_num_threads(1)
 
@@ -240,3 +243,44 @@ def test_a_model_that_returns_nan_is_named():
         collaborative_lr(y, NaNDown(2), 1)
     with pytest.raises(ValueError, match="NaN or infinite"):
         hcd(y, NaNDown(2), 1, 1)
+
+
+def test_every_run_reports_its_wall_clock_seconds(y):
+    for r in (rescale(y, Bicubic(2)), hcd(y, Bicubic(2), 1, 1)):
+        assert 0 < r.seconds < 60
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_ablation_runs_the_schemes_in_the_papers_order(y, scale):
+    model = load_pretrained("irn", scale)
+    runs = ablation(y, model, FAST)
+    assert tuple(runs) == ABLATION_SCHEMES
+    p = {k: r.psnr(y) for k, r in runs.items()}
+    assert torch.all(p["adversarial LR"] < p["baseline"])
+    assert all(torch.all(p[k] > p["baseline"]) for k in ("HR only", "LR only", "HCD"))
+    assert torch.equal(runs["baseline"].sr, rescale(y, model).sr)
+
+
+def test_ablation_reads_the_hr_stage_off_the_hcd_run(y):
+    """HR only equals a collaborative_hr run with the same options (and its random start)."""
+    model, options = TinyNet(2), PAPER.replace(steps_hr=3, steps_lr=3)
+    runs = ablation(y, model, options, adversarial=False)
+    assert tuple(runs) == ("baseline", "HR only", "LR only", "HCD")
+    alone = collaborative_hr(y, model, options=options)
+    hr = runs["HR only"]
+    assert torch.allclose(hr.delta_hr, alone.delta_hr, atol=1e-5)
+    assert torch.allclose(hr.psnr(y), alone.psnr(y), atol=1e-3)
+    assert hr.delta_lr is None and math.isnan(hr.seconds)
+    assert [h["stage"] for h in hr.history] == ["hr"] * 3
+    assert torch.equal(runs["LR only"].sr, collaborative_lr(y, model, options=options).sr)
+
+
+def test_ablation_reuses_a_given_hcd_run_and_refuses_a_wrong_one(y):
+    model, options = Bicubic(2), FAST
+    both = hcd(y, model, options=options)
+    runs = ablation(y, model, options, adversarial=False, hcd_result=both)
+    assert runs["HCD"] is both
+    assert torch.equal(runs["HR only"].delta_hr, both.delta_hr)
+    for wrong in (collaborative_lr(y, model, options=options), hcd(y[:1], model, options=options)):
+        with pytest.raises(ValueError, match="hcd_result must be an hcd"):
+            ablation(y, model, options, hcd_result=wrong)
