@@ -13,9 +13,11 @@ def perturbation_magnitude(delta: torch.Tensor) -> np.ndarray:
     return delta[0].norm(dim=0).cpu().numpy()
 
 
-def show_images(images: dict, cols: int | None = None, size: float = 3.0, cmap="magma"):
+def show_images(images: dict, cols: int | None = None, size: float = 3.0, cmap="magma",
+                cbar_label: str | None = None):
     """A grid of titled panels; values are ``[1, 3, H, W]`` tensors in [0, 1] or HxW arrays
-    (shown as heat maps with a colour bar). Returns the figure."""
+    (shown as heat maps with a colour bar labelled ``cbar_label``, e.g. the unit). Returns the
+    figure."""
     cols = cols or len(images)
     rows = -(-len(images) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
@@ -25,7 +27,10 @@ def show_images(images: dict, cols: int | None = None, size: float = 3.0, cmap="
         if isinstance(img, torch.Tensor):
             ax.imshow(to_numpy_uint8(img), interpolation="nearest")
         else:
-            fig.colorbar(ax.imshow(img, cmap=cmap, interpolation="nearest"), ax=ax, shrink=0.8)
+            bar = fig.colorbar(ax.imshow(img, cmap=cmap, interpolation="nearest"), ax=ax,
+                               shrink=0.8)
+            if cbar_label:
+                bar.set_label(cbar_label, fontsize=9)
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
