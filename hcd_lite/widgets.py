@@ -7,20 +7,13 @@ inputs: it works in the rendered book with no kernel and no network.
 ``render`` contract), and shows a note instead in the static book; :func:`hcd_explorer` is the
 chapters' live explorer of HCD on one image.
 
-Each slider of a live explorer has a number box beside it (:func:`_number_box`) instead of the
-slider's own readout: a value can be typed there, and the arrow keys Up and Down step it, in
-JupyterLab and in Notebook 7 alike. Arrow keys pressed on a slider's handle move it only in
-JupyterLab (measured with jupyterlab 4.5 and notebook 7.5). JupyterLab starts its application
-with ``bubblingKeydown``: the handle's own keydown handler (noUiSlider) runs first and calls
-``preventDefault``, and the shortcuts then leave the key alone. Notebook 7 starts without it, so
-its shortcuts see the key first, on ``document`` in the capture phase; in command mode
-ArrowLeft/ArrowRight (``notebook:move-cursor-heading-above-or-collapse``/``-below-or-expand``)
-and ArrowUp/ArrowDown (``notebook:move-cursor-up``/``-down``), whose selector
-``.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus`` matches a focused handle, stop
-the event before it reaches the handle. A focused ``<input>`` puts the notebook in its read-write
-state (``jp-mod-readWrite``), which that selector excludes, so the number box gets its keys in
-both front ends. (The attribute ``data-lm-suppress-shortcuts`` would free the handle too, but
-ipywidgets cannot set attributes from Python.)
+Each slider of a live explorer has a number box beside it (:func:`_number_box`): type a value,
+or step it with the arrow keys Up and Down, in JupyterLab and Notebook 7 alike. Arrow keys on a
+slider's handle move it only in JupyterLab (jupyterlab 4.5, notebook 7.5): Notebook 7 starts its
+app without ``bubblingKeydown``, so its command-mode arrow-key shortcuts (selector
+``.jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus``) take the key in the capture
+phase before the handle sees it; a focused ``<input>`` sets ``jp-mod-readWrite`` and keeps its
+keys. (``data-lm-suppress-shortcuts`` would free the handle, but ipywidgets cannot set it.)
 """
 from __future__ import annotations
 
