@@ -14,7 +14,8 @@ Settings come from an :class:`~hcd_lite.options.Options` (``options=PAPER`` by d
 :data:`~hcd_lite.options.FAST` for the measured fast preset); keyword overrides change single
 fields: ``hcd(y, model, options=FAST, eps=0.1)``. All functions take a batch ``y``
 ``[N, 3, H, W]`` in [0, 1] with ``H`` and ``W`` divisible by ``model.scale``, and treat each
-image on its own (a batch gives the same result as its images one by one).
+image on its own: a batch gives the result of its images one by one, up to floating-point
+noise that the 8-bit rounding of the LR can turn into a grey level (a few thousandths of a dB).
 """
 from __future__ import annotations
 
