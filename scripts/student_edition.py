@@ -20,7 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
-FENCE = re.compile(r"^(`{3,}|:{3,})\s*\{(solution|solution-start|solution-end)\}")
+DIRECTIVES = ("solution", "solution-start", "solution-end")
+SOLUTION_MARKERS = tuple(f"{{{d}}}" for d in DIRECTIVES)   # none is left in the edition
+FENCE = re.compile(r"^(`{3,}|:{3,})\s*\{(" + "|".join(DIRECTIVES) + r")\}")
 
 
 def _strip_markdown(text: str, in_gated: bool) -> tuple[str, bool]:

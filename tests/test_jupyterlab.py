@@ -40,13 +40,12 @@ from local_server import free_port, stop
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from student_edition import write_edition  # noqa: E402
+from student_edition import SOLUTION_MARKERS, write_edition  # noqa: E402
 
 CHAPTER = "03_collaborative_lr.ipynb"
 EXPLORER = ".hcd-live-explorer"           # the class live_explorer gives its widget box
 ROW = f"{EXPLORER} .hcd-slider-row"         # a slider and its number box (hcd_lite.widgets)
 EVAL = re.compile(r"\{eval\}`([^`]+)`")
-SOLUTION_MARKERS = ("{solution}", "{solution-start}", "{solution-end}")
 # Where each front end opens a notebook (both are served by the one server), and which edition.
 FRONTENDS = {"JupyterLab": ("lab/tree/{}", "book"), "Notebook 7": ("notebooks/{}", "student")}
 # Every cell in the DOM (JupyterLab 4 leaves off-screen cells out by default).

@@ -36,9 +36,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from student_edition import student_notebook  # noqa: E402
+from student_edition import SOLUTION_MARKERS, student_notebook  # noqa: E402
 
-SOLUTION_MARKERS = ("{solution}", "{solution-start}", "{solution-end}")
 
 
 def md(text):
@@ -192,6 +191,7 @@ def solution_dependencies(nb: dict) -> list[str]:
             name = f"cell {index}" + (f" ({cell['id']})" if cell.get("id") else "")
             cells.append((name, source, kept))
     names = {source: module_names(source) for _, source, _ in cells}
+    first = {source: read_first(source) for _, source, kept in cells if kept}
     kept_bound = set().union(*(names[s][0] for _, s, k in cells if k))
     found = []
     for i, (name, source, kept) in enumerate(cells):
@@ -203,7 +203,7 @@ def solution_dependencies(nb: dict) -> list[str]:
             continue
         for n in sorted(names[source][0]):
             for later, later_source, later_kept in cells[i + 1:]:
-                if later_kept and n in read_first(later_source):
+                if later_kept and n in first[later_source]:
                     found.append(f"solution {name} binds {n!r}, which kept {later} reads")
                 if later_kept and n in names[later_source][0]:
                     break
