@@ -121,6 +121,19 @@ def _the_student_edition_has_no_solutions(book, student):
     assert len(student_text) < len(book_text)
 
 
+def _expressions_left_as_code(page, expressions, seconds=120):
+    """The expressions still shown as code after up to ``seconds``: jupyterlab-myst renders
+    Markdown cells into div.myst, an expression it has no value for yet as <code>expression</code>
+    (one that failed as a stderr span). The kernel can look idle between run-all's last code cell
+    and the expressions of the Markdown cell after it, so this waits for them."""
+    deadline = time.monotonic() + seconds
+    while True:
+        raw = sorted(expressions & set(page.locator(".myst code").all_inner_texts()))
+        if not raw or time.monotonic() > deadline:
+            return raw
+        page.wait_for_timeout(500)
+
+
 def _press(page, key, times=3):
     for _ in range(times):
         page.keyboard.press(key)
@@ -153,10 +166,7 @@ def test_a_chapter_reads_and_its_explorer_responds(lab, browser, frontend):
         page.wait_for_function("window.jupyterapp.shell.currentWidget.sessionContext.session"
                                ".kernel.status === 'idle'", timeout=600_000)
 
-        # jupyterlab-myst renders Markdown cells into div.myst; an expression it has no value
-        # for shows as <code>expression</code>, one that failed as a stderr span
-        codes = set(page.locator(".myst code").all_inner_texts())
-        raw = sorted(expressions & codes)
+        raw = _expressions_left_as_code(page, expressions)
         assert not raw, f"{len(raw)} {{eval}} expressions show as code, e.g. {raw[:3]}"
         failed = page.locator('.myst [data-mime-type="application/vnd.jupyter.stderr"]')
         assert failed.count() == 0, f"an {{eval}} failed: {failed.first.inner_text()}"
