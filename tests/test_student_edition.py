@@ -193,11 +193,11 @@ def solution_dependencies(nb: dict) -> list[str]:
     names = {source: module_names(source) for _, source, _ in cells}
     first = {source: read_first(source) for _, source, kept in cells if kept}
     kept_bound = set().union(*(names[s][0] for _, s, k in cells if k))
+    solution_bound = set().union(*(names[s][0] for _, s, k in cells if not k))
     found = []
     for i, (name, source, kept) in enumerate(cells):
         if kept:
-            lost = names[source][1] - kept_bound
-            lost &= set().union(*(names[s][0] for _, s, k in cells if not k))
+            lost = (names[source][1] - kept_bound) & solution_bound
             found += [f"kept {name} reads {n!r}, which only solution cells bind"
                       for n in sorted(lost)]
             continue
